@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""Learning check on DeepMind Control: train one or more seeds and write the curve.
+
+    python experiments/learn_dmc.py --task cartpole_swingup --env-steps 100000 \
+        --freeze-step 4000 --batch-size 128 --seeds 0
+
+Each seed trains in ``runs/learn/TASK-sSEED`` (a finished seed, one with summary.json,
+is skipped). Results go to ``docs/results/learn_TASK.json`` (keys ``env_steps``,
+``eval_return_mean``, ``eval_return_std``, ``freeze_step``, ``seeds`` plus per-seed
+curves) and ``docs/results/learn_TASK.png``. ``--collect-only`` rewrites them from
+whatever the run folders hold so far (partial curves included, marked as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform as py_platform
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from seer_jax import platform  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def read_eval(run_dir: str) -> list[dict]:
+    path = os.path.join(run_dir, "eval.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [{k: (float(v) if k not in ("phase",) else v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def collect(args, run_dirs: dict[int, str], command: str) -> dict:
+    import numpy as np
+
+    curves = {seed: read_eval(d) for seed, d in run_dirs.items()}
+    finished = {seed: os.path.exists(os.path.join(d, "summary.json")) for seed, d in run_dirs.items()}
+    steps = sorted(set.intersection(*(set(int(r["env_steps"]) for r in c) for c in curves.values()))) if all(curves.values()) else []
+    mean, std = [], []
+    for s in steps:
+        vals = [next(r["return_mean"] for r in curves[seed] if int(r["env_steps"]) == s) for seed in curves]
+        # Across seeds when there are several; the evaluation episodes' spread for one.
+        if len(vals) > 1:
+            mean.append(float(np.mean(vals)))
+            std.append(float(np.std(vals)))
+        else:
+            row = next(r for r in curves[next(iter(curves))] if int(r["env_steps"]) == s)
+            mean.append(float(row["return_mean"]))
+            std.append(float(row["return_std"]))
+    summaries = {}
+    for seed, d in run_dirs.items():
+        p = os.path.join(d, "summary.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                s = json.load(f)
+            summaries[seed] = {k: s[k] for k in ("capacity_images", "capacity_latents", "hours_images", "hours_latents", "agent_steps_per_s_images", "agent_steps_per_s_latents", "wall_clock_s")}
+    return {
+        "task": args.task,
+        "env_steps": steps,
+        "eval_return_mean": mean,
+        "eval_return_std": std,
+        "freeze_step": args.freeze_step,
+        "batch_size": args.batch_size,
+        "seeds": list(run_dirs),
+        "finished": all(finished.values()),
+        "target_env_steps": args.env_steps,
+        "per_seed": {str(seed): [{"env_steps": int(r["env_steps"]), "return_mean": r["return_mean"], "return_std": r["return_std"]} for r in c] for seed, c in curves.items()},
+        "per_seed_summary": {str(k): v for k, v in summaries.items()},
+        "command": command,
+        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores, {py_platform.processor() or 'cpu'}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def plot(result: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for seed, curve in result["per_seed"].items():
+        if curve:
+            ax.plot([r["env_steps"] for r in curve], [r["return_mean"] for r in curve], alpha=0.4, label=f"seed {seed}")
+    if result["env_steps"]:
+        import numpy as np
+
+        x, m, s = (np.asarray(result[k]) for k in ("env_steps", "eval_return_mean", "eval_return_std"))
+        ax.plot(x, m, color="k", label="mean")
+        ax.fill_between(x, m - s, m + s, color="k", alpha=0.1)
+    fs = result["freeze_step"]
+    if fs:
+        ax.axvline(fs * result.get("action_repeat", 1), color="r", ls="--", label="freeze")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("evaluation return")
+    ax.set_title(f"{result['task']}: CURL-SAC + SEER (batch {result['batch_size']})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="cartpole_swingup")
+    p.add_argument("--env-steps", type=int, default=100_000)
+    p.add_argument("--freeze-step", type=int, default=4000)
+    p.add_argument("--no-freeze", action="store_true")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--eval-every", type=int, default=10_000)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--runs", default=os.path.join(ROOT, "runs", "learn"))
+    p.add_argument("--out", default=os.path.join(ROOT, "docs", "results"))
+    p.add_argument("--collect-only", action="store_true")
+    args = p.parse_args()
+    if args.no_freeze:
+        args.freeze_step = None
+    command = "python " + " ".join(sys.argv)
+    from seer_jax.envs.dmc import default_action_repeat
+    from seer_jax.train import TrainConfig, train
+
+    run_dirs = {s: os.path.join(args.runs, f"{args.task}-s{s}" + ("-nofreeze" if args.no_freeze else "")) for s in args.seeds}
+    os.makedirs(args.out, exist_ok=True)
+    name = f"learn_{args.task}" + ("_nofreeze" if args.no_freeze else "")
+
+    def write():
+        result = collect(args, run_dirs, command)
+        result["action_repeat"] = default_action_repeat(args.task)
+        with open(os.path.join(args.out, name + ".json"), "w") as f:
+            json.dump(result, f, indent=2)
+        plot(result, os.path.join(args.out, name + ".png"))
+        return result
+
+    if not args.collect_only:
+        for seed, run_dir in run_dirs.items():
+            if os.path.exists(os.path.join(run_dir, "summary.json")):
+                print(f"seed {seed}: finished already ({run_dir})")
+                continue
+            if os.path.exists(run_dir):  # an unfinished run: start it again from scratch
+                import shutil
+
+                shutil.rmtree(run_dir)
+            train(TrainConfig(task=args.task, seed=seed, env_steps=args.env_steps, batch_size=args.batch_size,
+                              freeze_step=args.freeze_step, eval_every=args.eval_every, run_dir=run_dir, progress=False))
+            write()
+    result = write()
+    print(json.dumps({k: result[k] for k in ("env_steps", "eval_return_mean", "eval_return_std", "finished")}))
+    return 0
+
+
+if __name__ == "__main__":
+    platform.reexec_with_fast_allocator()
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""DeepMind Control Suite from pixels as a ``dm_env.Environment``.
+
+Observations are the last ``frame_stack`` rendered RGB frames, shape
+``(frame_stack, height, width, 3)`` uint8, newest last. Actions are float32 in the
+task's bounds. One agent step repeats the action ``action_repeat`` times and sums the
+rewards (PlaNet benchmark protocol).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import dm_env
+import numpy as np
+from dm_env import specs
+
+from seer_jax.platform import configure_rendering
+
+# PlaNet benchmark action repeats.
+PLANET_ACTION_REPEAT = {
+    "cartpole_swingup": 8,
+    "reacher_easy": 4,
+    "cheetah_run": 4,
+    "finger_spin": 2,
+    "ball_in_cup_catch": 4,
+    "walker_walk": 2,
+}
+DEFAULT_ACTION_REPEAT = 4
+# dm_control camera that shows the agent for each domain (quadruped's camera 0 is fixed
+# far away; camera 2 tracks the body).
+CAMERA_BY_DOMAIN = {"quadruped": 2}
+
+
+def _suite():
+    configure_rendering()
+    from dm_control import suite  # noqa: PLC0415 (rendering must be set up first)
+
+    return suite
+
+
+def dmc_task_names() -> list[str]:
+    """Every DeepMind Control Suite task as ``domain_task`` (e.g. ``walker_walk``)."""
+    return sorted(f"{d}_{t}" for d, t in _suite().ALL_TASKS)
+
+
+def split_task(name: str) -> tuple[str, str]:
+    """``'ball_in_cup_catch'`` -> ``('ball_in_cup', 'catch')``; ValueError lists valid names."""
+    for domain, task in _suite().ALL_TASKS:
+        if f"{domain}_{task}" == name:
+            return domain, task
+    raise ValueError(unknown_task_message(name, dmc_task_names()))
+
+
+def unknown_task_message(name: str, valid: list[str]) -> str:
+    return f"Unknown task {name!r}. Valid tasks: {', '.join(valid)}."
+
+
+def default_action_repeat(task: str) -> int:
+    return PLANET_ACTION_REPEAT.get(task, DEFAULT_ACTION_REPEAT)
+
+
+class DMCPixels(dm_env.Environment):
+    """A dm_control task rendered to pixels, with action repeat and frame stacking."""
+
+    def __init__(
+        self,
+        task: str,
+        seed: int = 0,
+        action_repeat: int | None = None,
+        frame_stack: int = 3,
+        size: int = 100,
+        camera_id: int | None = None,
+        episode_length: int | None = None,
+    ):
+        domain, task_name = split_task(task)
+        self.task = task
+        self.action_repeat = action_repeat or default_action_repeat(task)
+        if self.action_repeat < 1:
+            raise ValueError(f"action_repeat must be a positive integer, got {action_repeat}.")
+        self.frame_stack = frame_stack
+        self.size = size
+        self.camera_id = CAMERA_BY_DOMAIN.get(domain, 0) if camera_id is None else camera_id
+        self._env = _suite().load(
+            domain,
+            task_name,
+            task_kwargs={"random": seed},
+        )
+        # Optional shorter episodes (in env steps) for quick tests; the suite's own time
+        # limit (1000 env steps on the PlaNet tasks) applies otherwise.
+        self.episode_length = episode_length
+        self._env_steps = 0
+        self._frames: collections.deque = collections.deque(maxlen=frame_stack)
+        spec = self._env.action_spec()
+        self._action_spec = specs.BoundedArray(
+            spec.shape, np.float32, spec.minimum.astype(np.float32), spec.maximum.astype(np.float32), "action"
+        )
+
+    def _render(self) -> np.ndarray:
+        return self._env.physics.render(height=self.size, width=self.size, camera_id=self.camera_id)
+
+    def _observation(self) -> np.ndarray:
+        return np.stack(self._frames, axis=0)
+
+    def reset(self) -> dm_env.TimeStep:
+        self._env.reset()
+        self._env_steps = 0
+        frame = self._render()
+        for _ in range(self.frame_stack):
+            self._frames.append(frame)
+        return dm_env.restart(self._observation())
+
+    def step(self, action) -> dm_env.TimeStep:
+        action = np.asarray(action, dtype=np.float32)
+        reward = 0.0
+        discount = 1.0
+        last = False
+        for _ in range(self.action_repeat):
+            ts = self._env.step(action)
+            self._env_steps += 1
+            reward += ts.reward or 0.0
+            discount *= ts.discount
+            last = ts.last() or (self.episode_length is not None and self._env_steps >= self.episode_length)
+            if last:
+                break
+        self._frames.append(self._render())
+        obs = self._observation()
+        if last:
+            return dm_env.TimeStep(dm_env.StepType.LAST, reward, discount, obs)
+        return dm_env.transition(reward, obs, discount)
+
+    def observation_spec(self) -> specs.Array:
+        return specs.Array((self.frame_stack, self.size, self.size, 3), np.uint8, "pixels")
+
+    def action_spec(self) -> specs.BoundedArray:
+        return self._action_spec
+
+    @property
+    def physics(self):
+        return self._env.physics
+
+    def close(self) -> None:
+        self._env.close()

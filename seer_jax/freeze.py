@@ -1,0 +1,88 @@
+"""SEER's freeze, as an optimizer transformation.
+
+Parameters are labelled ``"encoder"`` or ``"heads"`` by their top-level key. Before the
+freeze every label gets its own optimizer; from the freeze on the ``"encoder"`` label
+maps to :func:`optax.set_to_zero`, so its updates are exactly zero and its optimizer
+state is dropped. (``optax.masked`` alone is not a freeze: masked-out leaves pass
+their raw gradients through.)
+
+Works on any parameter tree whose top level is a dict::
+
+    labels = freeze.label_params(params, encoder_keys=("conv", "proj"))
+    tx = freeze.freezable(labels, encoder=optax.adam(1e-3), heads=optax.adam(1e-3))
+    opt_state = tx.init(params)                 # training everything
+    ...
+    frozen_tx = freeze.freezable(labels, encoder=optax.adam(1e-3), heads=optax.adam(1e-3), frozen=True)
+    opt_state = freeze.freeze_opt_state(opt_state, frozen_tx, params)   # at the freeze step
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import jax
+import optax
+
+ENCODER = "encoder"
+HEADS = "heads"
+
+
+def label_params(params: Mapping[str, Any], encoder_keys: Iterable[str]) -> dict[str, Any]:
+    """A label tree for ``params``: ``"encoder"`` under the given top-level keys,
+    ``"heads"`` everywhere else."""
+    encoder_keys = set(encoder_keys)
+    unknown = encoder_keys - set(params)
+    if unknown:
+        raise KeyError(f"encoder keys {sorted(unknown)} are not in the parameters {sorted(params)}")
+    return {
+        k: jax.tree_util.tree_map(lambda _, lab=(ENCODER if k in encoder_keys else HEADS): lab, v)
+        for k, v in params.items()
+    }
+
+
+def freezable(
+    labels: Any,
+    *,
+    encoder: optax.GradientTransformation,
+    heads: optax.GradientTransformation,
+    frozen: bool = False,
+) -> optax.GradientTransformation:
+    """``optax.multi_transform`` that trains both labels, or only the heads when frozen."""
+    return optax.multi_transform(
+        {ENCODER: optax.set_to_zero() if frozen else encoder, HEADS: heads}, labels
+    )
+
+
+def apply_updates(params: Any, updates: Any, labels: Any, frozen: bool) -> Any:
+    """``optax.apply_updates``, except that when ``frozen`` the encoder's leaves are
+    returned as they are (the same arrays). Their updates are exactly zero
+    (``set_to_zero``); not rewriting them keeps them bit-identical and saves the memory
+    traffic of re-adding zeros to large tensors every update. ``labels`` is a label tree
+    or a function of ``params`` returning one (as for :func:`freezable`)."""
+    if not frozen:
+        return optax.apply_updates(params, updates)
+    label_tree = labels(params) if callable(labels) else labels
+    return jax.tree_util.tree_map(
+        lambda p, u, lab: p if lab == ENCODER else (p + u).astype(p.dtype), params, updates, label_tree
+    )
+
+
+def zero_encoder_grads(grads: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Complete a gradient tree that covers only some top-level keys with zeros for the
+    rest (after the freeze the loss does not touch the encoder at all)."""
+    return {k: grads[k] if k in grads else jax.tree_util.tree_map(jax.numpy.zeros_like, v) for k, v in params.items()}
+
+
+def freeze_opt_state(opt_state: Any, frozen_tx: optax.GradientTransformation, params: Any) -> Any:
+    """Turn the optimizer state of a :func:`freezable` transform into that of its frozen
+    twin: the heads keep their state (moments, counts), the encoder's state is dropped."""
+    fresh = frozen_tx.init(params)
+    inner = dict(fresh.inner_states)
+    inner[HEADS] = opt_state.inner_states[HEADS]
+    return fresh._replace(inner_states=inner)
+
+
+def is_frozen(opt_state: Any) -> bool:
+    """Whether a :func:`freezable` optimizer state belongs to the frozen transform."""
+    enc = opt_state.inner_states[ENCODER]
+    return not jax.tree_util.tree_leaves(enc)

@@ -1,0 +1,125 @@
+"""Run folder output: config, CSV metrics, TensorBoard events and a progress bar.
+
+Kept apart from the math: the training loop hands plain floats to :class:`RunLogger`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Mapping
+
+from tqdm import tqdm
+
+
+class CsvLog:
+    """Append-only CSV whose columns are fixed by the first row written."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fields: list[str] | None = None
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            with open(path, newline="") as f:
+                self._fields = next(csv.reader(f))
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        new = self._fields is None
+        if new:
+            self._fields = list(row)
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+
+class RunLogger:
+    """Writes ``config.json``, ``train.csv``, ``eval.csv`` and TensorBoard events to
+    ``run_dir`` and drives a progress bar over environment steps."""
+
+    def __init__(self, run_dir: str, config: Mapping[str, Any], total_env_steps: int, progress: bool = True):
+        os.makedirs(run_dir, exist_ok=True)
+        self.run_dir = run_dir
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump(dict(config), f, indent=2, sort_keys=True, default=str)
+        self.train_csv = CsvLog(os.path.join(run_dir, "train.csv"))
+        self.eval_csv = CsvLog(os.path.join(run_dir, "eval.csv"))
+        try:
+            from tensorboardX import SummaryWriter
+
+            self.tb = SummaryWriter(os.path.join(run_dir, "tb"))
+        except ImportError:  # pragma: no cover - tensorboardX is a requirement
+            self.tb = None
+        self.bar = tqdm(
+            total=total_env_steps,
+            unit="env step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not progress,
+            file=sys.stderr,
+            smoothing=0.05,
+        )
+        self._last_finite: dict[str, float] = {}
+
+    def _scalars(self, prefix: str, step: int, row: Mapping[str, Any]) -> None:
+        if self.tb is None:
+            return
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and math.isfinite(v) and k != "env_steps":
+                self.tb.add_scalar(f"{prefix}/{k}", v, step)
+
+    def train(self, env_steps: int, metrics: Mapping[str, float]) -> None:
+        # Metrics of updates that skip a component (NaN) keep that component's last value.
+        row = {"env_steps": env_steps}
+        for k, v in metrics.items():
+            if not isinstance(v, (int, float)):
+                row[k] = v
+                continue
+            v = float(v)
+            if math.isfinite(v):
+                self._last_finite[k] = v
+            row[k] = self._last_finite.get(k, v)
+        self.train_csv.write(row)
+        self._scalars("train", env_steps, row)
+
+    def eval(self, env_steps: int, row: Mapping[str, float]) -> None:
+        self.eval_csv.write({"env_steps": env_steps, **row})
+        self._scalars("eval", env_steps, row)
+        self.bar.write(
+            f"[eval] env_steps={env_steps} return={row['return_mean']:.1f}±{row['return_std']:.1f}"
+        )
+
+    def progress(self, env_steps_done: int, **postfix: Any) -> None:
+        self.bar.update(env_steps_done)
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=False)
+
+    def message(self, text: str) -> None:
+        self.bar.write(text)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+class RateMeter:
+    """Events per second over a sliding window of wall-clock time."""
+
+    def __init__(self, window_s: float = 10.0):
+        self.window_s = window_s
+        self._t0 = time.perf_counter()
+        self._n = 0
+        self.rate = 0.0
+
+    def tick(self, n: int = 1) -> float:
+        self._n += n
+        dt = time.perf_counter() - self._t0
+        if dt >= self.window_s or (self.rate == 0.0 and dt >= 1.0):
+            self.rate = self._n / dt
+            self._t0, self._n = time.perf_counter(), 0
+        return self.rate

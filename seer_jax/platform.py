@@ -1,0 +1,107 @@
+"""Process set-up that must happen before heavy libraries are imported.
+
+Two things matter on the machines we run on:
+
+* Headless rendering: MuJoCo must be told to use EGL (GPU EGL where a GPU driver is
+  present, Mesa's software EGL otherwise) *before* ``dm_control`` is imported.
+* The allocator: XLA:CPU convolutions run ~2.6x slower with glibc malloc than with
+  tcmalloc. An allocator can only be swapped at process start, so entry points call
+  :func:`reexec_with_fast_allocator`, which re-executes the current command once with
+  ``LD_PRELOAD`` set when tcmalloc is installed and not yet loaded.
+
+Library users who import ``seer_jax`` in their own programs get rendering set up
+automatically (:func:`configure_rendering` runs on import of the environments) and may
+call :func:`reexec_with_fast_allocator` at the top of their own script.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+
+TCMALLOC_NAMES = ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libjemalloc.so.2")
+_REEXEC_MARK = "SEER_JAX_REEXECED"
+
+
+def configure_rendering() -> None:
+    """Select headless EGL rendering for MuJoCo unless the user chose a backend."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    # PYOPENGL_PLATFORM must follow MUJOCO_GL; setting it separately breaks dm_control.
+    if os.environ["MUJOCO_GL"] == "egl":
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+
+def _find_fast_allocator() -> str | None:
+    search_dirs = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib"]
+    for name in TCMALLOC_NAMES:
+        for d in search_dirs:
+            if os.path.exists(os.path.join(d, name)):
+                return name
+    if ctypes.util.find_library("tcmalloc_minimal"):
+        return "libtcmalloc_minimal.so.4"
+    return None
+
+
+def fast_allocator_loaded() -> bool:
+    preload = os.environ.get("LD_PRELOAD", "")
+    return any(name.split(".so")[0] in preload for name in TCMALLOC_NAMES)
+
+
+def reexec_with_fast_allocator() -> None:
+    """Re-run the current command with tcmalloc preloaded (once), if it is installed.
+
+    Does nothing when the allocator is already loaded, when it is not installed (a
+    one-line warning is printed), or when ``SEER_JAX_NO_REEXEC=1`` is set.
+    """
+    if fast_allocator_loaded() or os.environ.get(_REEXEC_MARK) or os.environ.get("SEER_JAX_NO_REEXEC"):
+        return
+    lib = _find_fast_allocator()
+    if lib is None:
+        print(
+            "seer_jax: tcmalloc not found; XLA:CPU convolutions will run ~2.6x slower. "
+            "Install it with `apt-get install libtcmalloc-minimal4`.",
+            file=sys.stderr,
+        )
+        return
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = (lib + " " + env.get("LD_PRELOAD", "")).strip()
+    env[_REEXEC_MARK] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(sys.executable, [sys.executable] + sys.argv, env)
+
+
+# XLA:CPU's YNNPACK fusions run a convolution whose output is materialised about 4x
+# slower (single-threaded) than XLA's own convolution; turning them off makes the CURL
+# pixel update ~2x faster on our CPUs (docs/performance.md). Flags exist from jaxlib 0.9.
+_XLA_CPU_DEFAULTS = ("--xla_cpu_experimental_ynn_fusion_type=",)
+
+
+def configure_xla() -> None:
+    """Add our XLA:CPU defaults to ``XLA_FLAGS`` (before ``jax`` is imported; a no-op
+    after). Opt out with ``SEER_JAX_XLA_DEFAULTS=0``."""
+    if "jax" in sys.modules or os.environ.get("SEER_JAX_XLA_DEFAULTS", "1") == "0":
+        return
+    try:
+        from importlib.metadata import version
+
+        major, minor = (int(p) for p in version("jaxlib").split(".")[:2])
+    except Exception:  # noqa: BLE001 - unknown jaxlib: leave the flags alone
+        return
+    if (major, minor) < (0, 9):
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    for flag in _XLA_CPU_DEFAULTS:
+        if flag.split("=")[0] not in flags:
+            flags = (flags + " " + flag).strip()
+    os.environ["XLA_FLAGS"] = flags
+
+
+def set_host_device_count(n: int) -> None:
+    """Expose ``n`` XLA host (CPU) devices. Must run before ``jax`` is imported."""
+    if "jax" in sys.modules:
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count={n}").strip()

@@ -1,0 +1,321 @@
+"""A device-resident circular replay buffer: a pytree state plus pure functions.
+
+Layout. The buffer is a ring of *slots*. Slot ``j`` holds one observation item (an
+image frame before the freeze, a latent after it) together with the transition that
+*led to* it: the action taken in the previous slot's observation, the reward and the
+discount received, and ``first`` (the slot starts an episode, so nothing led to it).
+A transition is therefore identified by its *next* slot ``j``::
+
+    obs      = stack of ``stack`` items ending at slot j-1
+    action   = action[j],  reward = reward[j],  discount = discount[j]
+    next_obs = stack of ``stack`` items ending at slot j
+
+Each frame is written once; frame stacks and next observations are rebuilt by index.
+A stack never reaches back past the start of its episode (the episode's first item is
+repeated instead, as a frame-stacking environment does on reset) and never past the
+oldest slot still in the buffer, so no sample crosses an episode boundary or the write
+head.
+
+Every function is pure and jit-friendly; :class:`Replay` carries only static
+configuration (capacity, shapes), :class:`ReplayState` carries the arrays. Update the
+state under ``jax.jit(..., donate_argnums=0)`` to write in place.
+
+Capacity comes from a byte budget: :func:`capacity_for_budget`. At SEER's freeze,
+:func:`migrate` re-encodes every stored observation, in head-relative order, into a new
+buffer (typically many times larger) sized from the same budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+PyTree = Any
+
+
+@struct.dataclass
+class ReplayState:
+    """Arrays of a replay buffer. Leading axis of every array is the slot index."""
+
+    items: PyTree  # leaves (capacity, *item_shape): frames or latents
+    action: jax.Array  # (capacity, *action_shape)
+    reward: jax.Array  # (capacity,) float32
+    discount: jax.Array  # (capacity,) float32, gamma-free env discount (0 at a terminal)
+    first: jax.Array  # (capacity,) bool, slot starts an episode
+    cursor: jax.Array  # () int32, next slot to write
+    size: jax.Array  # () int32, number of valid slots
+
+
+def _spec_bytes(spec: PyTree) -> int:
+    leaves = jax.tree_util.tree_leaves(spec)
+    return int(sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves))
+
+
+def bytes_per_slot(item_spec: PyTree, action_spec: jax.ShapeDtypeStruct) -> int:
+    """Bytes one stored transition costs: its item, action, reward, discount and flag."""
+    return _spec_bytes(item_spec) + _spec_bytes(action_spec) + 4 + 4 + 1
+
+
+class ReplayBudgetError(ValueError):
+    """The replay memory budget cannot hold the minimum number of transitions."""
+
+
+def capacity_for_budget(
+    budget_bytes: int,
+    item_spec: PyTree,
+    action_spec: jax.ShapeDtypeStruct,
+    *,
+    min_capacity: int = 1,
+    max_capacity: int | None = None,
+) -> int:
+    """Number of slots that fit into ``budget_bytes``.
+
+    Args:
+      budget_bytes: replay memory budget in bytes.
+      item_spec: pytree of ``jax.ShapeDtypeStruct``, one stored observation item.
+      action_spec: ``jax.ShapeDtypeStruct`` of one action.
+      min_capacity: the least useful capacity (e.g. batch size plus frame stack); a
+        budget below it raises :class:`ReplayBudgetError` stating the minimum.
+      max_capacity: upper bound (SEER: never more slots than the run will write).
+
+    Returns:
+      ``min(budget_bytes // bytes_per_slot, max_capacity)``.
+    """
+    per_slot = bytes_per_slot(item_spec, action_spec)
+    capacity = int(budget_bytes // per_slot)
+    if capacity < min_capacity:
+        need_mb = math.ceil(min_capacity * per_slot / 2**20 * 100) / 100
+        raise ReplayBudgetError(
+            f"A replay budget of {budget_bytes / 2**20:.2f} MB holds {capacity} transitions of "
+            f"{per_slot} bytes, but at least {min_capacity} are needed (batch size plus frame "
+            f"stack). Raise the budget to at least {need_mb} MB (--replay-budget-mb {need_mb})."
+        )
+    if max_capacity is not None:
+        capacity = min(capacity, int(max_capacity))
+    return capacity
+
+
+@dataclasses.dataclass(frozen=True)
+class Replay:
+    """Static description of a buffer; its methods are pure functions of a ReplayState.
+
+    Attributes:
+      item_spec: pytree of ``jax.ShapeDtypeStruct`` for one stored item (no slot axis).
+      action_spec: ``jax.ShapeDtypeStruct`` for one action.
+      capacity: number of slots.
+      stack: how many consecutive items make one observation (3 frames on DMC, 4 on
+        Atari, 1 for latents that already encode a whole stack).
+    """
+
+    item_spec: PyTree
+    action_spec: jax.ShapeDtypeStruct
+    capacity: int
+    stack: int = 1
+
+    def __post_init__(self):
+        if self.capacity < self.stack + 1:
+            raise ReplayBudgetError(f"capacity {self.capacity} is below the minimum of {self.stack + 1}.")
+
+    @property
+    def bytes_per_slot(self) -> int:
+        return bytes_per_slot(self.item_spec, self.action_spec)
+
+    @property
+    def nbytes(self) -> int:
+        return self.capacity * self.bytes_per_slot
+
+    # ------------------------------------------------------------------ init / add
+    def init(self) -> ReplayState:
+        """An empty buffer (all arrays allocated at full capacity)."""
+        cap = self.capacity
+        zeros = lambda s: jnp.zeros((cap, *s.shape), s.dtype)  # noqa: E731
+        return ReplayState(
+            items=jax.tree_util.tree_map(zeros, self.item_spec),
+            action=zeros(self.action_spec),
+            reward=jnp.zeros((cap,), jnp.float32),
+            discount=jnp.zeros((cap,), jnp.float32),
+            first=jnp.zeros((cap,), jnp.bool_),
+            cursor=jnp.zeros((), jnp.int32),
+            size=jnp.zeros((), jnp.int32),
+        )
+
+    def add(self, state: ReplayState, item: PyTree, action, reward, discount, first) -> ReplayState:
+        """Write one slot at the cursor and advance it (overwriting the oldest when full).
+
+        Args:
+          item: the newest observation item (one frame, or one latent item).
+          action, reward, discount: the transition that led to ``item``; ignored
+            (stored as given, typically zeros) when ``first`` is True.
+          first: True when ``item`` is the first observation of an episode.
+        """
+        chex.assert_trees_all_equal_shapes_and_dtypes(
+            item, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), self.item_spec)
+        )
+        c = state.cursor
+        put = lambda buf, x: buf.at[c].set(jnp.asarray(x, buf.dtype))  # noqa: E731
+        return ReplayState(
+            items=jax.tree_util.tree_map(put, state.items, item),
+            action=put(state.action, action),
+            reward=put(state.reward, reward),
+            discount=put(state.discount, discount),
+            first=put(state.first, first),
+            cursor=(c + 1) % self.capacity,
+            size=jnp.minimum(state.size + 1, self.capacity),
+        )
+
+    # ------------------------------------------------------------------ sampling
+    def oldest(self, state: ReplayState) -> jax.Array:
+        return (state.cursor - state.size) % self.capacity
+
+    def is_valid(self, state: ReplayState, slot: jax.Array) -> jax.Array:
+        """Whether ``slot`` is the next-observation slot of a complete transition."""
+        rel = (slot - self.oldest(state)) % self.capacity
+        return (~state.first[slot]) & (rel >= self.stack) & (rel < state.size)
+
+    def num_valid(self, state: ReplayState) -> jax.Array:
+        return jnp.sum(self.is_valid(state, jnp.arange(self.capacity)))
+
+    def stack_slots(self, state: ReplayState, end: jax.Array) -> jax.Array:
+        """Slots of the ``stack`` items ending at ``end`` (oldest first), clamped at the
+        episode's first slot. ``end`` has any shape; a trailing stack axis is added."""
+        slots = [end]
+        cur = end
+        for _ in range(self.stack - 1):
+            cur = jnp.where(state.first[cur], cur, (cur - 1) % self.capacity)
+            slots.append(cur)
+        return jnp.stack(slots[::-1], axis=-1)
+
+    def sample_slots(self, state: ReplayState, key: jax.Array, batch_size: int, max_redraws: int = 64) -> jax.Array:
+        """Uniformly sample ``batch_size`` valid next-observation slots.
+
+        Invalid draws (episode starts) are redrawn until every slot is valid (at most
+        ``max_redraws`` rounds; with episodes longer than a few steps the chance that any
+        draw is still invalid then is negligible). The caller must make sure valid
+        transitions exist (:meth:`num_valid`).
+        """
+        oldest = self.oldest(state)
+        hi = jnp.maximum(state.size, self.stack + 1)
+
+        def draw(k):
+            rel = jax.random.randint(k, (batch_size,), self.stack, hi)
+            return (oldest + rel) % self.capacity
+
+        def cond(carry):
+            _, slots, i = carry
+            return (i < max_redraws) & ~jnp.all(self.is_valid(state, slots))
+
+        def body(carry):
+            k, slots, i = carry
+            k, sub = jax.random.split(k)
+            return k, jnp.where(self.is_valid(state, slots), slots, draw(sub)), i + 1
+
+        key, sub = jax.random.split(key)
+        _, slots, _ = jax.lax.while_loop(cond, body, (key, draw(sub), jnp.zeros((), jnp.int32)))
+        return slots
+
+    def gather(self, state: ReplayState, slots: jax.Array) -> dict[str, Any]:
+        """The transitions whose next observations sit at ``slots`` (shape (B,)).
+
+        Returns a dict with ``obs`` and ``next_obs`` (leaves ``(B, stack, *item)``, or
+        ``(B, *item)`` when ``stack == 1``), ``action``, ``reward`` and ``discount``.
+        """
+        prev = (slots - 1) % self.capacity
+        obs_slots = self.stack_slots(state, prev)  # (B, stack)
+        # The next observation's stack is the obs stack shifted by one: slot j is never
+        # an episode start, so walking back from j goes through j-1's stack.
+        all_slots = jnp.concatenate([obs_slots, slots[:, None]], axis=1)  # (B, stack+1)
+        frames = jax.tree_util.tree_map(lambda x: x[all_slots], state.items)
+        if self.stack == 1:
+            obs = jax.tree_util.tree_map(lambda x: x[:, 0], frames)
+            next_obs = jax.tree_util.tree_map(lambda x: x[:, 1], frames)
+        else:
+            obs = jax.tree_util.tree_map(lambda x: x[:, :-1], frames)
+            next_obs = jax.tree_util.tree_map(lambda x: x[:, 1:], frames)
+        return dict(
+            obs=obs,
+            next_obs=next_obs,
+            action=state.action[slots],
+            reward=state.reward[slots],
+            discount=state.discount[slots],
+        )
+
+    def sample(self, state: ReplayState, key: jax.Array, batch_size: int) -> dict[str, Any]:
+        """Sample a batch of transitions uniformly; see :meth:`gather` for its layout."""
+        return self.gather(state, self.sample_slots(state, key, batch_size))
+
+    # ------------------------------------------------------------------ migration
+    def ordered_stacks(self, state: ReplayState, rel: jax.Array) -> PyTree:
+        """Stacks of items ending at head-relative positions ``rel`` (0 = oldest), clamped
+        at episode starts and never reaching before the oldest slot."""
+        oldest = self.oldest(state)
+        rels = [rel]
+        cur = rel
+        for _ in range(self.stack - 1):
+            at_first = state.first[(oldest + cur) % self.capacity]
+            cur = jnp.where(at_first | (cur == 0), cur, cur - 1)
+            rels.append(cur)
+        slots = (oldest + jnp.stack(rels[::-1], axis=-1)) % self.capacity
+        return jax.tree_util.tree_map(lambda x: x[slots], state.items)
+
+
+def migrate(
+    old: Replay,
+    old_state: ReplayState,
+    new: Replay,
+    encode_fn: Callable[[PyTree, jax.Array], PyTree],
+    key: jax.Array,
+    chunk_size: int = 256,
+) -> ReplayState:
+    """Re-encode every stored observation into a new buffer (SEER's freeze step).
+
+    Observations are read in head-relative order (oldest first) in fixed-size chunks;
+    each chunk's stacks go through one jitted ``encode_fn(stacks, key) -> items`` call,
+    where ``stacks`` has leaves ``(chunk_size, old.stack, *old_item)``. Actions, rewards,
+    discounts and episode starts move across unchanged. The newest
+    ``min(size, new.capacity)`` observations are kept. Where the old buffer had already
+    overwritten the start of the oldest episode, the first observations whose frame
+    stacks are incomplete are marked as episode starts so they are never sampled.
+
+    Returns the new buffer's state; ``old_state`` may be deleted afterwards.
+    """
+    size = int(old_state.size)
+    keep = min(size, new.capacity)
+    start = size - keep  # head-relative index of the first kept observation
+    new_state = new.init()
+
+    # Once the ring has wrapped, the oldest episode's start may be overwritten: the
+    # stacks of its first `stack - 1` observations are incomplete, so the transitions
+    # that touch them are dropped by marking them as episode starts.
+    wrapped = size == old.capacity
+
+    def fill(new_state: ReplayState, old_state: ReplayState, r0: jax.Array, key: jax.Array) -> ReplayState:
+        rel = start + r0 + jnp.arange(chunk_size)
+        in_range = rel < size
+        rel = jnp.minimum(rel, size - 1)
+        stacks = old.ordered_stacks(old_state, rel)
+        items = encode_fn(stacks, key)
+        slots = (old.oldest(old_state) + rel) % old.capacity
+        pos = jnp.where(in_range, rel - start, new.capacity)  # out of range -> dropped
+        first = old_state.first[slots] | (rel == start) | (wrapped & (rel < old.stack))
+        put = lambda buf, x: buf.at[pos].set(x.astype(buf.dtype), mode="drop")  # noqa: E731
+        return new_state.replace(
+            items=jax.tree_util.tree_map(put, new_state.items, items),
+            action=put(new_state.action, old_state.action[slots]),
+            reward=put(new_state.reward, old_state.reward[slots]),
+            discount=put(new_state.discount, old_state.discount[slots]),
+            first=put(new_state.first, first),
+        )
+
+    fill = jax.jit(fill, donate_argnums=0)
+    for i, r0 in enumerate(range(0, keep, chunk_size)):
+        new_state = fill(new_state, old_state, jnp.asarray(r0, jnp.int32), jax.random.fold_in(key, i))
+    return new_state.replace(
+        cursor=jnp.asarray(keep % new.capacity, jnp.int32), size=jnp.asarray(keep, jnp.int32)
+    )

@@ -1,0 +1,160 @@
+"""CURL-SAC update functions, SEER freeze, and migration of real agent latents."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from seer_jax import freeze as freeze_lib
+from seer_jax import replay as replay_lib
+from seer_jax.agents import CurlSac, CurlSacConfig
+
+TINY = CurlSacConfig(image_size=24, crop_size=20, latent_dim=8, hidden_dim=32, num_filters=4, num_copies=3)
+B = 6
+
+
+def make_batch(agent, key):
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    shape = (B, *agent.obs_shape)
+    return {
+        "obs": jax.random.randint(k1, shape, 0, 256).astype(jnp.uint8),
+        "next_obs": jax.random.randint(k2, shape, 0, 256).astype(jnp.uint8),
+        "action": jax.random.uniform(k3, (B, agent.action_dim), minval=-1, maxval=1),
+        "reward": jax.random.uniform(k4, (B,)),
+        "discount": jnp.ones((B,)),
+    }
+
+
+def make_latent_batch(agent, state, key):
+    k1, k2, k3 = jax.random.split(key, 3)
+    batch = make_batch(agent, k1)
+    batch["obs"] = agent.encode(state, batch["obs"], k2)
+    batch["next_obs"] = agent.encode(state, batch["next_obs"], k3)
+    return batch
+
+
+def tree_allclose(a, b, rtol=1e-4, atol=1e-5):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def agent():
+    return CurlSac(action_dim=2, config=TINY)
+
+
+def test_update_jit_matches_eager(agent):
+    state = agent.init(jax.random.PRNGKey(0))
+    batch = make_batch(agent, jax.random.PRNGKey(1))
+    for step in range(2):  # step 0 runs the actor, step 1 skips it
+        key = jax.random.PRNGKey(10 + step)
+        eager_state, eager_m = agent.update(state, batch, key)
+        jit_state, jit_m = jax.jit(agent.update)(state, batch, key)
+        tree_allclose(eager_state, jit_state)
+        tree_allclose(eager_m, jit_m)
+        state = jit_state
+    assert int(state.step) == 2
+
+
+def test_update_changes_everything_before_freeze(agent):
+    state = agent.init(jax.random.PRNGKey(0))
+    new, metrics = jax.jit(agent.update)(state, make_batch(agent, jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
+    for name in ("conv", "critic_proj", "q", "curl_W"):
+        assert not np.allclose(jax.tree_util.tree_leaves(new.critic[name])[0], jax.tree_util.tree_leaves(state.critic[name])[0]), name
+    for name in ("actor_proj", "trunk"):
+        assert not np.allclose(jax.tree_util.tree_leaves(new.actor[name])[0], jax.tree_util.tree_leaves(state.actor[name])[0]), name
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+
+
+def test_latent_update_jit_matches_eager(agent):
+    state = agent.freeze(agent.init(jax.random.PRNGKey(0)))
+    batch = make_latent_batch(agent, state, jax.random.PRNGKey(1))
+    eager = agent.update_latent(state, batch, jax.random.PRNGKey(2))
+    jitted = jax.jit(agent.update_latent)(state, batch, jax.random.PRNGKey(2))
+    tree_allclose(eager, jitted)
+
+
+def test_encoder_bit_identical_after_freeze_while_heads_train(agent):
+    state = agent.init(jax.random.PRNGKey(0))
+    upd = jax.jit(agent.update)
+    for i in range(3):
+        state, _ = upd(state, make_batch(agent, jax.random.PRNGKey(i)), jax.random.PRNGKey(100 + i))
+    state = agent.freeze(state)
+    assert freeze_lib.is_frozen(state.critic_opt) and freeze_lib.is_frozen(state.actor_opt)
+    frozen_encoder = jax.tree_util.tree_map(np.array, {k: state.critic[k] for k in ("conv", "critic_proj", "curl_W")})
+    frozen_actor_proj = jax.tree_util.tree_map(np.array, state.actor["actor_proj"])
+    # After the freeze the target encoder is the online encoder.
+    jax.tree_util.tree_map(np.testing.assert_array_equal, state.target["conv"], state.critic["conv"])
+    heads_before = jax.tree_util.tree_map(np.array, (state.critic["q"], state.actor["trunk"], state.target["q"]))
+    upd_latent = jax.jit(agent.update_latent, donate_argnums=0)
+    batch = make_latent_batch(agent, state, jax.random.PRNGKey(7))
+    for i in range(40):
+        state, metrics = upd_latent(state, batch, jax.random.PRNGKey(200 + i))
+    for k, v in frozen_encoder.items():
+        jax.tree_util.tree_map(np.testing.assert_array_equal, v, state.critic[k])
+    jax.tree_util.tree_map(np.testing.assert_array_equal, frozen_actor_proj, state.actor["actor_proj"])
+    jax.tree_util.tree_map(np.testing.assert_array_equal, frozen_encoder["conv"], state.target["conv"])
+    for before, after in zip(heads_before, (state.critic["q"], state.actor["trunk"], state.target["q"])):
+        assert any(not np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)))
+    assert np.isfinite(float(metrics["critic_loss"]))
+
+
+def test_freeze_keeps_head_optimizer_state():
+    params = {"enc": {"w": jnp.ones(3)}, "head": {"w": jnp.ones(2)}}
+    labels = lambda p: freeze_lib.label_params(p, ["enc"])  # noqa: E731
+    tx = freeze_lib.freezable(labels, encoder=optax.adam(0.1), heads=optax.adam(0.1))
+    frozen_tx = freeze_lib.freezable(labels, encoder=optax.adam(0.1), heads=optax.adam(0.1), frozen=True)
+    state = tx.init(params)
+    grads = {"enc": {"w": jnp.ones(3)}, "head": {"w": jnp.ones(2)}}
+    _, state = tx.update(grads, state, params)
+    frozen = freeze_lib.freeze_opt_state(state, frozen_tx, params)
+    assert not freeze_lib.is_frozen(state) and freeze_lib.is_frozen(frozen)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, frozen.inner_states["heads"], state.inner_states["heads"])
+    updates, _ = frozen_tx.update(grads, frozen, params)
+    assert np.all(np.asarray(updates["enc"]["w"]) == 0)
+    assert np.all(np.asarray(updates["head"]["w"]) != 0)
+    with pytest.raises(KeyError, match="not in the parameters"):
+        freeze_lib.label_params(params, ["missing"])
+
+
+def test_migrated_latents_equal_encoder_on_same_crops(agent):
+    state = agent.freeze(agent.init(jax.random.PRNGKey(0)))
+    frame_spec = agent.frame_spec
+    old = replay_lib.Replay(frame_spec, agent.action_spec, capacity=16, stack=3)
+    add = jax.jit(old.add)
+    rs = old.init()
+    rng = np.random.default_rng(0)
+    frames = []
+    for t in range(11):  # two episodes: 0..5 and 6..10
+        f = rng.integers(0, 256, frame_spec.shape, dtype=np.uint8)
+        frames.append(f)
+        rs = add(rs, f, np.zeros(2, np.float32), 0.0, 1.0, t in (0, 6))
+    new = replay_lib.Replay(agent.latent_spec, agent.action_spec, capacity=50, stack=1)
+    key = jax.random.PRNGKey(5)
+    chunk = 4
+    encode = lambda stacks, k: agent.encode(state, stacks, k)  # noqa: E731
+    migrated = replay_lib.migrate(old, rs, new, encode, key, chunk_size=chunk)
+    starts = [0, 6]
+    stacks = []
+    for t in range(11):
+        s = max(x for x in starts if x <= t)
+        stacks.append(np.stack([frames[max(t - 2, s)], frames[max(t - 1, s)], frames[t]]))
+    stacks = np.stack(stacks)
+    for i, r0 in enumerate(range(0, 11, chunk)):
+        idx = np.minimum(np.arange(r0, r0 + chunk), 10)
+        expected = agent.encode(state, jnp.asarray(stacks[idx]), jax.random.fold_in(key, i))
+        n = min(chunk, 11 - r0)
+        for name in ("critic", "actor"):
+            np.testing.assert_allclose(np.asarray(migrated.items[name][r0 : r0 + n]), np.asarray(expected[name][:n]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(migrated.first[:11]), [t in (0, 6) for t in range(11)])
+
+
+def test_act_shapes_and_bounds(agent):
+    state = agent.init(jax.random.PRNGKey(0))
+    obs = jnp.zeros(agent.obs_shape, jnp.uint8)
+    a = jax.jit(agent.act, static_argnums=3)(state, obs, jax.random.PRNGKey(1), True)
+    assert a.shape == (2,) and np.all(np.abs(np.asarray(a)) <= 1)
+    a_det = agent.act(state, obs, jax.random.PRNGKey(1), False)
+    a_det2 = agent.act(state, obs, jax.random.PRNGKey(2), False)
+    np.testing.assert_array_equal(a_det, a_det2)

@@ -1,0 +1,125 @@
+"""Replay buffer: capacity from a budget, wrap-around, stacks never crossing an episode
+boundary or the write head, migration order."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seer_jax import replay as replay_lib
+
+FRAME = jax.ShapeDtypeStruct((2,), jnp.int32)  # [episode id, global write counter]
+ACTION = jax.ShapeDtypeStruct((1,), jnp.float32)
+
+
+def fill(replay, episode_lengths):
+    """Write episodes of the given lengths (in transitions); frame = [episode, counter]."""
+    add = jax.jit(replay.add)
+    state = replay.init()
+    counter = 0
+    for ep, length in enumerate(episode_lengths):
+        for t in range(length + 1):
+            first = t == 0
+            state = add(state, jnp.array([ep, counter], jnp.int32), jnp.array([counter], jnp.float32), float(counter), 1.0, first)
+            counter += 1
+    return state, counter
+
+
+def test_capacity_from_budget():
+    per_slot = replay_lib.bytes_per_slot(FRAME, ACTION)
+    assert per_slot == 8 + 4 + 4 + 4 + 1
+    assert replay_lib.capacity_for_budget(per_slot * 100 + 5, FRAME, ACTION) == 100
+    assert replay_lib.capacity_for_budget(per_slot * 100, FRAME, ACTION, max_capacity=40) == 40
+    dmc_frame = jax.ShapeDtypeStruct((100, 100, 3), jnp.uint8)
+    assert replay_lib.bytes_per_slot(dmc_frame, ACTION) == 30000 + 13
+
+
+def test_budget_too_small_states_minimum():
+    with pytest.raises(replay_lib.ReplayBudgetError, match=r"at least 132 are needed.*at least [0-9.]+ MB"):
+        replay_lib.capacity_for_budget(1000, FRAME, ACTION, min_capacity=132)
+
+
+def test_wrap_around_overwrites_oldest():
+    replay = replay_lib.Replay(FRAME, ACTION, capacity=10, stack=3)
+    state, n = fill(replay, [6, 7])  # 15 slots written into 10
+    assert int(state.size) == 10
+    assert int(state.cursor) == n % 10
+    counters = np.asarray(state.items[:, 1])
+    # The ring holds exactly the newest 10 writes, each at counter % capacity.
+    assert sorted(counters.tolist()) == list(range(n - 10, n))
+    assert all(c % 10 == i for i, c in enumerate(counters))
+    assert int(replay.oldest(state)) == (n - 10) % 10
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_samples_never_cross_episode_or_write_head(jit):
+    replay = replay_lib.Replay(FRAME, ACTION, capacity=23, stack=3)
+    state, n = fill(replay, [4, 1, 9, 2, 6, 3, 5])
+    oldest_counter = n - int(state.size)
+    sample = jax.jit(replay.sample, static_argnums=2) if jit else replay.sample
+    seen = set()
+    for i in range(30):
+        b = sample(state, jax.random.PRNGKey(i), 16)
+        obs, nxt = np.asarray(b["obs"]), np.asarray(b["next_obs"])
+        action = np.asarray(b["action"])[:, 0]
+        for o, x, a in zip(obs, nxt, action):
+            # next obs is the newest frame; the action stored with it is its counter
+            assert x[-1, 1] == a
+            seen.add(int(a))
+            for stack in (o, x):
+                assert np.all(stack[:, 0] == stack[-1, 0]), "stack crosses an episode boundary"
+                assert np.all(stack[:, 1] >= oldest_counter), "stack reaches past the write head"
+                assert np.all(np.diff(stack[:, 1]) >= 0) and np.all(np.diff(stack[:, 1]) <= 1)
+            np.testing.assert_array_equal(x[:-1], o[1:])
+            assert o[-1, 1] == x[-1, 1] - 1
+    # every valid transition is reachable
+    valid = int(replay.num_valid(state))
+    assert len(seen) == valid
+
+
+def test_sample_jit_matches_eager():
+    replay = replay_lib.Replay(FRAME, ACTION, capacity=30, stack=3)
+    state, _ = fill(replay, [5, 8, 3])
+    key = jax.random.PRNGKey(3)
+    eager = replay.sample(state, key, 8)
+    jitted = jax.jit(replay.sample, static_argnums=2)(state, key, 8)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, eager, jitted)
+
+
+def test_add_donated_in_place_keeps_values():
+    replay = replay_lib.Replay(FRAME, ACTION, capacity=8, stack=1)
+    add = jax.jit(replay.add, donate_argnums=0)
+    state = replay.init()
+    for i in range(12):
+        state = add(state, jnp.array([0, i], jnp.int32), jnp.zeros(1), 0.0, 1.0, i == 0)
+    assert sorted(np.asarray(state.items[:, 1]).tolist()) == list(range(4, 12))
+
+
+def test_migrate_head_relative_order_and_incomplete_stacks():
+    old = replay_lib.Replay(FRAME, ACTION, capacity=12, stack=3)
+    state, n = fill(old, [5, 9])  # 16 writes: wrapped, oldest episode's start overwritten
+    new_spec = {"sum": jax.ShapeDtypeStruct((), jnp.int32), "newest": jax.ShapeDtypeStruct((), jnp.int32)}
+    new = replay_lib.Replay(new_spec, ACTION, capacity=40, stack=1)
+
+    def encode(stacks, key):  # stacks (N, 3, 2)
+        return {"sum": stacks[:, :, 1].sum(-1), "newest": stacks[:, -1, 1]}
+
+    migrated = replay_lib.migrate(old, state, new, encode, jax.random.PRNGKey(0), chunk_size=5)
+    assert int(migrated.size) == 12 and int(migrated.cursor) == 12
+    newest = np.asarray(migrated.items["newest"][:12])
+    np.testing.assert_array_equal(newest, np.arange(n - 12, n))  # oldest first
+    # Actions/rewards moved with their observations.
+    np.testing.assert_array_equal(np.asarray(migrated.action[:12, 0]), newest.astype(np.float32))
+    first = np.asarray(migrated.first[:12])
+    # The first `stack` kept observations of a wrapped buffer are never sampled.
+    assert first[:3].all()
+    # Episode 2 starts at counter 6 -> position 6 - (n - 12) = 2 (already first); later ones follow.
+    for pos in range(3, 12):
+        c = newest[pos]
+        expected_stack = [max(c - 2, 6), max(c - 1, 6), c]
+        assert migrated.items["sum"][pos] == sum(expected_stack)
+        assert not first[pos]
+    # Sampling the latent buffer only yields transitions inside one episode.
+    b = new.sample(migrated, jax.random.PRNGKey(1), 64)
+    assert np.all(np.asarray(b["next_obs"]["newest"]) - np.asarray(b["obs"]["newest"]) == 1)
+    assert np.all(np.asarray(b["obs"]["newest"]) >= n - 12 + 2)

@@ -1,0 +1,76 @@
+"""End to end: a tiny real training run that crosses the freeze step and evaluates, and
+the command line's answers to bad input."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from seer_jax.train import TrainConfig, train
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+RUN = [sys.executable, os.path.join(ROOT, "experiments", "run.py")]
+
+
+def test_tiny_run_crosses_freeze_and_evaluates(tmp_path):
+    cfg = TrainConfig(
+        task="cartpole_swingup", env_steps=8 * 60, batch_size=8, init_steps=10, freeze_step=30,
+        eval_every=8 * 40, eval_episodes=1, log_every=5, episode_length=8 * 12,
+        replay_budget_mb=1.5, run_dir=str(tmp_path / "run"), progress=False, migrate_chunk=16,
+    )
+    summary = train(cfg)
+    # The budget holds few images but many more latents (clamped to what the run writes).
+    assert summary["capacity_images"] == int(1.5 * 2**20) // 30013
+    assert summary["capacity_latents"] > summary["capacity_images"]
+    with open(tmp_path / "run" / "eval.csv") as f:
+        evals = list(csv.DictReader(f))
+    assert [int(r["env_steps"]) for r in evals] == [320, 480]
+    assert evals[0]["phase"] == "latents"
+    with open(tmp_path / "run" / "train.csv") as f:
+        rows = list(csv.DictReader(f))
+    phases = [r["phase"] for r in rows]
+    assert "images" in phases and "latents" in phases
+    assert all(r["critic_loss"] not in ("", "nan") for r in rows)
+    assert json.load(open(tmp_path / "run" / "summary.json"))["final_eval_return_mean"] == summary["final_eval_return_mean"]
+    assert os.listdir(tmp_path / "run" / "tb")
+
+
+def run_cli(*args):
+    env = dict(os.environ, SEER_JAX_NO_REEXEC="1")
+    return subprocess.run(RUN + list(args), capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_unknown_task_lists_valid_ones():
+    r = run_cli("--task", "walker_wakl")
+    assert r.returncode == 2
+    assert "Unknown task 'walker_wakl'" in r.stderr and "walker_walk" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_budget_too_small_states_minimum(tmp_path):
+    r = run_cli("--task", "cartpole_swingup", "--replay-budget-mb", "1", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 2
+    assert "at least 132 are needed" in r.stderr and "MB" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "2.5", "abc"])
+def test_cli_freeze_step_must_be_positive_integer(value):
+    r = run_cli("--task", "cartpole_swingup", "--freeze-step", value)
+    assert r.returncode == 2
+    assert "--freeze-step" in r.stderr and "positive integer" in r.stderr
+
+
+def test_cli_freeze_step_beyond_run_refused():
+    r = run_cli("--task", "cartpole_swingup", "--env-steps", "8000", "--freeze-step", "5000")
+    assert r.returncode == 2 and "not inside the run" in r.stderr
+
+
+def test_cli_help_documents_flags():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for flag in ("--task", "--replay-budget-mb", "--freeze-step", "--no-freeze", "--num-copies", "--eval-every", "--preset"):
+        assert flag in r.stdout
