@@ -72,10 +72,10 @@ def reexec_with_fast_allocator() -> None:
     os.execvpe(sys.executable, [sys.executable] + sys.argv, env)
 
 
-# XLA:CPU's YNNPACK fusions run a convolution whose output is materialised about 4x
+# XLA:CPU's YNNPACK convolutions (whose output is materialised) run about 4x
 # slower (single-threaded) than XLA's own convolution; turning them off makes the CURL
 # pixel update ~2x faster on our CPUs (docs/performance.md). Flags exist from jaxlib 0.9.
-_XLA_CPU_DEFAULTS = ("--xla_cpu_experimental_ynn_fusion_type=",)
+_XLA_CPU_DEFAULTS = ("--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",)
 
 
 def configure_xla() -> None:
