@@ -220,35 +220,57 @@ class Replay:
         _, slots, _ = jax.lax.while_loop(cond, body, (key, draw(sub), jnp.zeros((), jnp.int32)))
         return slots
 
-    def gather(self, state: ReplayState, slots: jax.Array) -> dict[str, Any]:
-        """The transitions whose next observations sit at ``slots`` (shape (B,)).
+    def gather(self, state: ReplayState, slots: jax.Array, n_step: int = 1, gamma: float | None = None) -> dict[str, Any]:
+        """The transitions whose first next observations sit at ``slots`` (shape (B,)).
 
         Returns a dict with ``obs`` and ``next_obs`` (leaves ``(B, stack, *item)``, or
         ``(B, *item)`` when ``stack == 1``), ``action``, ``reward`` and ``discount``.
+
+        With ``gamma=None`` (one-step, the default) ``reward`` and ``discount`` are the
+        stored ones (the environment's discount, without gamma). With ``gamma`` given,
+        the transition spans up to ``n_step`` steps: ``reward`` is the discounted sum of
+        the next m <= n_step rewards, cut at the end of the episode and at the newest
+        slot, ``next_obs`` is the observation m steps on, and ``discount`` is
+        ``gamma**m`` times the product of the environment discounts (0 after a terminal),
+        i.e. the factor on the bootstrap value.
         """
         prev = (slots - 1) % self.capacity
         obs_slots = self.stack_slots(state, prev)  # (B, stack)
-        # The next observation's stack is the obs stack shifted by one: slot j is never
-        # an episode start, so walking back from j goes through j-1's stack.
-        all_slots = jnp.concatenate([obs_slots, slots[:, None]], axis=1)  # (B, stack+1)
-        frames = jax.tree_util.tree_map(lambda x: x[all_slots], state.items)
-        if self.stack == 1:
-            obs = jax.tree_util.tree_map(lambda x: x[:, 0], frames)
-            next_obs = jax.tree_util.tree_map(lambda x: x[:, 1], frames)
-        else:
-            obs = jax.tree_util.tree_map(lambda x: x[:, :-1], frames)
-            next_obs = jax.tree_util.tree_map(lambda x: x[:, 1:], frames)
-        return dict(
-            obs=obs,
-            next_obs=next_obs,
-            action=state.action[slots],
-            reward=state.reward[slots],
-            discount=state.discount[slots],
-        )
+        squeeze = (lambda x: x[:, 0]) if self.stack == 1 else (lambda x: x)  # noqa: E731
+        if gamma is None:
+            if n_step != 1:
+                raise ValueError("n-step transitions need gamma.")
+            # The next observation's stack is the obs stack shifted by one: slot j is never
+            # an episode start, so walking back from j goes through j-1's stack.
+            all_slots = jnp.concatenate([obs_slots, slots[:, None]], axis=1)  # (B, stack+1)
+            frames = jax.tree_util.tree_map(lambda x: x[all_slots], state.items)
+            return dict(
+                obs=jax.tree_util.tree_map(lambda x: squeeze(x[:, :-1]), frames),
+                next_obs=jax.tree_util.tree_map(lambda x: squeeze(x[:, 1:]), frames),
+                action=state.action[slots],
+                reward=state.reward[slots],
+                discount=state.discount[slots],
+            )
+        rel0 = (slots - self.oldest(state)) % self.capacity
+        ret = jnp.zeros(slots.shape, jnp.float32)
+        factor = jnp.ones(slots.shape, jnp.float32)  # gamma^k * prod of discounts so far
+        alive = jnp.ones(slots.shape, jnp.bool_)
+        last = slots
+        for k in range(n_step):
+            s = (slots + k) % self.capacity
+            if k > 0:
+                alive = alive & (rel0 + k < state.size) & ~state.first[s]
+            ret = ret + jnp.where(alive, factor * state.reward[s], 0.0)
+            factor = jnp.where(alive, factor * gamma * state.discount[s], factor)
+            last = jnp.where(alive, s, last)
+        obs = jax.tree_util.tree_map(lambda x: squeeze(x[obs_slots]), state.items)
+        next_slots = self.stack_slots(state, last)
+        next_obs = jax.tree_util.tree_map(lambda x: squeeze(x[next_slots]), state.items)
+        return dict(obs=obs, next_obs=next_obs, action=state.action[slots], reward=ret, discount=factor)
 
-    def sample(self, state: ReplayState, key: jax.Array, batch_size: int) -> dict[str, Any]:
+    def sample(self, state: ReplayState, key: jax.Array, batch_size: int, n_step: int = 1, gamma: float | None = None) -> dict[str, Any]:
         """Sample a batch of transitions uniformly; see :meth:`gather` for its layout."""
-        return self.gather(state, self.sample_slots(state, key, batch_size))
+        return self.gather(state, self.sample_slots(state, key, batch_size), n_step, gamma)
 
     # ------------------------------------------------------------------ migration
     def ordered_stacks(self, state: ReplayState, rel: jax.Array) -> PyTree:

@@ -123,3 +123,38 @@ def test_migrate_head_relative_order_and_incomplete_stacks():
     b = new.sample(migrated, jax.random.PRNGKey(1), 64)
     assert np.all(np.asarray(b["next_obs"]["newest"]) - np.asarray(b["obs"]["newest"]) == 1)
     assert np.all(np.asarray(b["obs"]["newest"]) >= n - 12 + 2)
+
+
+def test_n_step_returns_cut_at_terminal_episode_end_and_write_head():
+    replay = replay_lib.Replay(FRAME, ACTION, capacity=40, stack=2)
+    add = jax.jit(replay.add)
+    state = replay.init()
+    # episode A: 5 transitions, the last one terminal (discount 0); episode B: 4
+    # transitions still running (the write head is after its last one).
+    rewards, counter = {}, 0
+    for ep, (length, terminal) in enumerate([(5, True), (4, False)]):
+        for t in range(length + 1):
+            r = float(counter) if t else 0.0
+            d = 0.0 if (terminal and t == length) else 1.0
+            state = add(state, jnp.array([ep, counter], jnp.int32), jnp.zeros(1), r, d, t == 0)
+            rewards[counter] = r
+            counter += 1
+    gamma, n = 0.5, 3
+    slots = jnp.arange(counter)
+    valid = np.asarray(replay.is_valid(state, slots))
+    b = replay.gather(state, slots, n_step=n, gamma=gamma)
+    ends = {0: 5, 1: 10}  # last slot of each episode
+    for j in np.nonzero(valid)[0]:
+        ep = 0 if j <= 5 else 1
+        m = min(n, ends[ep] - j + 1)
+        expected = sum(gamma**k * rewards[j + k] for k in range(m))
+        assert np.isclose(float(b["reward"][j]), expected), j
+        terminal_hit = ep == 0 and j + m - 1 == 5
+        assert np.isclose(float(b["discount"][j]), 0.0 if terminal_hit else gamma**m), j
+        assert int(b["next_obs"][j, -1, 1]) == j + m - 1
+        assert int(b["obs"][j, -1, 1]) == j - 1
+    # one-step with gamma equals the plain one-step transition (times gamma)
+    one = replay.gather(state, slots, n_step=1, gamma=gamma)
+    plain = replay.gather(state, slots)
+    np.testing.assert_allclose(np.asarray(one["discount"])[valid], gamma * np.asarray(plain["discount"])[valid])
+    np.testing.assert_array_equal(np.asarray(one["next_obs"])[valid], np.asarray(plain["next_obs"])[valid])

@@ -1,0 +1,148 @@
+"""Atari (ALE v5) through envpool, as a ``dm_env.Environment``, with the data-efficient
+Rainbow settings of the SEER method spec.
+
+* 84x84 grayscale, frame skip 4 with the max of the last two frames, up to 30 no-op
+  starts, no sticky actions, minimal action set, no FIRE on reset, episodes capped at
+  108k frames (27k agent steps).
+* Observations: the last 4 frames, ``(4, 84, 84, 1)`` uint8, newest last. Stacking is
+  done here (envpool is asked for single frames) so that an episode's first frame is
+  repeated on reset, exactly as the replay buffer rebuilds stacks.
+* Training mode (``train=True``): losing a life ends the episode (``LAST`` with discount
+  0) while the game continues from there; rewards are clipped to [-1, 1]. The raw
+  (unclipped) game score is reported in :attr:`AtariEnv.last_game_score` when a whole game
+  ends.
+* Evaluation mode: whole games, raw rewards.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import os
+import re
+
+import dm_env
+import numpy as np
+from dm_env import specs
+
+# The 26 games of the Atari-100k benchmark.
+ATARI_100K = [
+    "alien", "amidar", "assault", "asterix", "bank_heist", "battle_zone", "boxing", "breakout",
+    "chopper_command", "crazy_climber", "demon_attack", "freeway", "frostbite", "gopher", "hero",
+    "jamesbond", "kangaroo", "krull", "kung_fu_master", "ms_pacman", "pong", "private_eye", "qbert",
+    "road_runner", "seaquest", "up_n_down",
+]
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+
+
+def atari_games() -> dict[str, str]:
+    """Every ALE v5 game envpool knows, as ``snake_case name -> envpool id``."""
+    import envpool
+
+    return {_snake(e[: -len("-v5")]): e for e in envpool.list_all_envs() if e.endswith("-v5") and e[0].isupper()}
+
+
+def envpool_id(game: str) -> str:
+    games = atari_games()
+    if game not in games:
+        raise ValueError(f"Unknown Atari game {game!r}. Valid games: {', '.join(sorted(games))}.")
+    return games[game]
+
+
+class AtariEnv(dm_env.Environment):
+    """One ALE game (see the module docstring for the settings)."""
+
+    def __init__(self, game: str, seed: int = 0, train: bool = True, frame_stack: int = 4,
+                 max_episode_frames: int = 108_000, noop_max: int = 30):
+        import envpool
+
+        self.game = game
+        self.train = train
+        self.frame_stack = frame_stack
+        self._env = envpool.make(
+            envpool_id(game),
+            env_type="gymnasium",
+            num_envs=1,
+            seed=seed,
+            stack_num=1,
+            episodic_life=train,
+            reward_clip=False,
+            use_fire_reset=False,
+            repeat_action_probability=0.0,
+            noop_max=noop_max,
+            max_episode_steps=max_episode_frames // 4,
+            img_height=84,
+            img_width=84,
+            gray_scale=True,
+            frame_skip=4,
+        )
+        self.num_actions = int(self._env.action_space.n)
+        self._frames: collections.deque = collections.deque(maxlen=frame_stack)
+        self._game_score = 0.0
+        self.last_game_score: float | None = None
+        self._needs_reset = True
+        self._started = False
+
+    def _obs(self) -> np.ndarray:
+        return np.stack(self._frames)[..., None]
+
+    def reset(self) -> dm_env.TimeStep:
+        if self._started and self._needs_reset:
+            # After an episode end envpool resets itself on the next step (ignoring the
+            # action): after a life loss that continues the same game, after a game over
+            # it starts a new one. An explicit reset() would always start a new game.
+            obs, *_ = self._env.step(np.zeros(1, np.int32))
+        else:
+            obs, _ = self._env.reset()
+            self._game_score = 0.0
+        self._started = True
+        frame = obs[0, -1]
+        for _ in range(self.frame_stack):
+            self._frames.append(frame)
+        self._needs_reset = False
+        return dm_env.restart(self._obs())
+
+    def step(self, action) -> dm_env.TimeStep:
+        if self._needs_reset:
+            return self.reset()
+        obs, reward, terminated, truncated, info = self._env.step(np.asarray([int(action)], np.int32))
+        raw = float(reward[0])
+        self._game_score += raw
+        self._frames.append(obs[0, -1])
+        game_over = bool(info["terminated"][0]) or bool(truncated[0])
+        if game_over:
+            self.last_game_score, self._game_score = self._game_score, 0.0
+        if terminated[0] or truncated[0]:
+            # envpool's next step would ignore the action and return the next episode's
+            # first frame: we reset explicitly instead.
+            self._needs_reset = True
+            discount = 0.0 if terminated[0] else 1.0
+            r = float(np.clip(raw, -1, 1)) if self.train else raw
+            return dm_env.TimeStep(dm_env.StepType.LAST, r, discount, self._obs())
+        return dm_env.transition(float(np.clip(raw, -1, 1)) if self.train else raw, self._obs())
+
+    def observation_spec(self) -> specs.Array:
+        return specs.Array((self.frame_stack, 84, 84, 1), np.uint8, "frames")
+
+    def action_spec(self) -> specs.DiscreteArray:
+        return specs.DiscreteArray(self.num_actions, name="action")
+
+    def close(self) -> None:
+        self._env.close()
+
+
+def reference_scores(path: str | None = None) -> dict[str, dict[str, float]]:
+    """Random and human scores (and published baselines) per game from the shared CSV."""
+    path = path or os.environ.get("SEER_JAX_ATARI_SCORES") or os.path.join(
+        os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "atari_scores.csv"
+    )
+    with open(path, newline="") as f:
+        return {r["game"]: {k: float(v) for k, v in r.items() if k not in ("game", "envpool_id") and v} for r in csv.DictReader(f)}
+
+
+def human_normalized(game: str, score: float, scores: dict[str, dict[str, float]]) -> float:
+    ref = scores[game]
+    return (score - ref["random"]) / (ref["human"] - ref["random"])
