@@ -46,11 +46,17 @@ def freezable(
     encoder: optax.GradientTransformation,
     heads: optax.GradientTransformation,
     frozen: bool = False,
+    max_grad_norm: float | None = None,
 ) -> optax.GradientTransformation:
-    """``optax.multi_transform`` that trains both labels, or only the heads when frozen."""
-    return optax.multi_transform(
-        {ENCODER: optax.set_to_zero() if frozen else encoder, HEADS: heads}, labels
-    )
+    """``optax.multi_transform`` that trains both labels, or only the heads when frozen.
+
+    With ``max_grad_norm`` the gradients are first clipped by their global norm over
+    all parameters (``optax.chain(clip_by_global_norm, multi_transform)``).
+    """
+    tx = optax.multi_transform({ENCODER: optax.set_to_zero() if frozen else encoder, HEADS: heads}, labels)
+    if max_grad_norm is not None:
+        tx = optax.chain(optax.clip_by_global_norm(max_grad_norm), tx)
+    return tx
 
 
 def apply_updates(params: Any, updates: Any, labels: Any, frozen: bool) -> Any:
@@ -77,12 +83,30 @@ def freeze_opt_state(opt_state: Any, frozen_tx: optax.GradientTransformation, pa
     """Turn the optimizer state of a :func:`freezable` transform into that of its frozen
     twin: the heads keep their state (moments, counts), the encoder's state is dropped."""
     fresh = frozen_tx.init(params)
-    inner = dict(fresh.inner_states)
-    inner[HEADS] = opt_state.inner_states[HEADS]
-    return fresh._replace(inner_states=inner)
+    if isinstance(fresh, optax.MultiTransformState):
+        inner = dict(fresh.inner_states)
+        inner[HEADS] = opt_state.inner_states[HEADS]
+        return fresh._replace(inner_states=inner)
+    # a chain: the multi_transform is one of its elements
+    return tuple(
+        freeze_opt_state(old, _Fixed(new), params) if isinstance(new, optax.MultiTransformState) else old
+        for old, new in zip(opt_state, fresh)
+    )
+
+
+class _Fixed:
+    """Stands in for a transform whose initial state is already known."""
+
+    def __init__(self, state):
+        self._state = state
+
+    def init(self, params):  # noqa: ARG002
+        return self._state
 
 
 def is_frozen(opt_state: Any) -> bool:
     """Whether a :func:`freezable` optimizer state belongs to the frozen transform."""
+    if not isinstance(opt_state, optax.MultiTransformState):
+        return any(is_frozen(s) for s in opt_state if isinstance(s, optax.MultiTransformState))
     enc = opt_state.inner_states[ENCODER]
     return not jax.tree_util.tree_leaves(enc)

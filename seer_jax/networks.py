@@ -101,3 +101,66 @@ class ActorHead(nn.Module):
         log_std = jnp.tanh(log_std)
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (log_std + 1)
         return mean, log_std
+
+
+# ---------------------------------------------------------------------------- DER (Atari)
+
+
+class DERConv(nn.Module):
+    """Data-efficient Rainbow conv stack: 32 5x5 stride 5, 64 5x5 stride 5, ReLU.
+    Input ``(B, 84, 84, 4)`` in [0, 1]; output ``(B, 576)``."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.relu(nn.Conv(32, (5, 5), strides=5, padding="VALID")(x))
+        x = nn.relu(nn.Conv(64, (5, 5), strides=5, padding="VALID")(x))
+        return x.reshape(x.shape[0], -1)
+
+
+class NoisyDense(nn.Module):
+    """Factorised-Gaussian noisy linear layer (Fortunato et al. 2018).
+
+    ``__call__(x, key, noisy)``: with ``noisy`` the weights are ``mu + sigma * eps`` with
+    ``eps = f(e_in) f(e_out)^T``, ``f(x) = sign(x) sqrt|x|``, drawn from ``key``;
+    without, just ``mu`` (evaluation mode).
+    """
+
+    features: int
+    sigma0: float = 0.1
+
+    @nn.compact
+    def __call__(self, x: jax.Array, key: jax.Array, noisy: bool) -> jax.Array:
+        n_in = x.shape[-1]
+        bound = 1.0 / n_in**0.5
+        uniform = lambda k, s: jax.random.uniform(k, s, minval=-bound, maxval=bound)  # noqa: E731
+        w_mu = self.param("w_mu", uniform, (n_in, self.features))
+        b_mu = self.param("b_mu", uniform, (self.features,))
+        w_sigma = self.param("w_sigma", nn.initializers.constant(self.sigma0 * bound), (n_in, self.features))
+        b_sigma = self.param("b_sigma", nn.initializers.constant(self.sigma0 * bound), (self.features,))
+        if not noisy:
+            return x @ w_mu + b_mu
+        k_in, k_out = jax.random.split(key)
+        f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))  # noqa: E731
+        e_in, e_out = f(jax.random.normal(k_in, (n_in,))), f(jax.random.normal(k_out, (self.features,)))
+        # (mu + sigma * e_in e_out^T) x  ==  x mu + ((x * e_in) sigma) * e_out: no weight-sized noise.
+        return x @ w_mu + ((x * e_in) @ w_sigma) * e_out + b_mu + b_sigma * e_out
+
+
+class DuelingC51(nn.Module):
+    """Noisy dueling heads with C51: returns log-probabilities ``(B, A, atoms)``."""
+
+    num_actions: int
+    num_atoms: int = 51
+    hidden_dim: int = 256
+    sigma0: float = 0.1
+
+    @nn.compact
+    def __call__(self, feats: jax.Array, key: jax.Array, noisy: bool) -> jax.Array:
+        ks = jax.random.split(key, 4)
+        h_v = nn.relu(NoisyDense(self.hidden_dim, self.sigma0, name="fc_h_v")(feats, ks[0], noisy))
+        h_a = nn.relu(NoisyDense(self.hidden_dim, self.sigma0, name="fc_h_a")(feats, ks[1], noisy))
+        v = NoisyDense(self.num_atoms, self.sigma0, name="fc_z_v")(h_v, ks[2], noisy)[:, None, :]
+        a = NoisyDense(self.num_actions * self.num_atoms, self.sigma0, name="fc_z_a")(h_a, ks[3], noisy)
+        a = a.reshape(-1, self.num_actions, self.num_atoms)
+        q = v + a - a.mean(axis=1, keepdims=True)
+        return jax.nn.log_softmax(q, axis=-1)

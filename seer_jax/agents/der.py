@@ -1,0 +1,219 @@
+"""Data-efficient Rainbow (van Hasselt et al. 2019) with SEER, as pure functions.
+
+Same shape as :mod:`seer_jax.agents.curl_sac`: :class:`Der` holds static configuration;
+:class:`DerState` (a pytree) holds parameters, the target network, the optimizer state
+and the update counter.
+
+* :meth:`Der.init` ``(key) -> state``
+* :meth:`Der.act` ``(state, obs, key, explore) -> action``: noisy-net greedy action
+  (``explore``) or, in evaluation, the noise-free network with epsilon-greedy 0.001
+* :meth:`Der.update` ``(state, batch, key) -> (state, metrics)`` on pixels: double-Q
+  distributional (C51) loss on n-step transitions, Adam with gradient-norm clipping,
+  target network copied every ``target_update`` updates
+* :meth:`Der.freeze`, :meth:`Der.encode` (the 576-d conv features of 4-frame states)
+  and :meth:`Der.update_latent` (the same loss on stored features, heads only)
+
+Parameters: ``{"conv": ..., "heads": ...}``; the SEER encoder label is ``conv``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from seer_jax import freeze as freeze_lib
+from seer_jax.networks import DERConv, DuelingC51
+
+ENCODER_KEYS = ("conv",)
+
+
+@dataclasses.dataclass(frozen=True)
+class DerConfig:
+    frame_stack: int = 4
+    image_size: int = 84
+    num_atoms: int = 51
+    v_min: float = -10.0
+    v_max: float = 10.0
+    hidden_dim: int = 256
+    noisy_sigma0: float = 0.1
+    discount: float = 0.99
+    n_step: int = 20
+    learning_rate: float = 1e-4
+    adam_eps: float = 1.5e-4
+    max_grad_norm: float = 10.0
+    target_update: int = 2000
+    eval_epsilon: float = 0.001
+    latent_dtype: str = "float32"
+
+
+@struct.dataclass
+class DerState:
+    params: dict[str, Any]  # {"conv", "heads"}
+    target: dict[str, Any]
+    opt: Any
+    step: jax.Array  # () int32, updates done
+
+
+def categorical_projection(support: jax.Array, target_support: jax.Array, probs: jax.Array) -> jax.Array:
+    """Project a distribution ``probs`` (B, atoms) living on ``target_support`` (B, atoms)
+    onto the fixed ``support`` (atoms,) by linear interpolation (the C51 projection).
+
+    Target atoms are clipped to the support's range; each one's mass is split between
+    its two neighbouring support atoms in proportion to closeness (all of it to one atom
+    when it lands exactly on it). Mass is conserved.
+    """
+    v_min, v_max = support[0], support[-1]
+    delta = (v_max - v_min) / (support.shape[0] - 1)
+    tz = jnp.clip(target_support, v_min, v_max)
+    # weight of target atom j on support atom i: max(0, 1 - |tz_j - z_i| / delta)
+    w = jnp.clip(1.0 - jnp.abs(tz[:, None, :] - support[None, :, None]) / delta, 0.0, 1.0)  # (B, atoms_i, atoms_j)
+    return jnp.einsum("bij,bj->bi", w, probs)
+
+
+class Der:
+    """Data-efficient Rainbow for discrete actions from stacked frames."""
+
+    def __init__(self, num_actions: int, config: DerConfig = DerConfig()):
+        self.num_actions = int(num_actions)
+        self.config = config
+        c = config
+        self.conv = DERConv()
+        self.heads = DuelingC51(self.num_actions, c.num_atoms, c.hidden_dim, c.noisy_sigma0)
+        self.support = jnp.linspace(c.v_min, c.v_max, c.num_atoms)
+        self.labels = functools.partial(freeze_lib.label_params, encoder_keys=ENCODER_KEYS)
+
+    def tx(self, frozen: bool) -> optax.GradientTransformation:
+        c = self.config
+        adam = lambda: optax.adam(c.learning_rate, eps=c.adam_eps)  # noqa: E731
+        return freeze_lib.freezable(self.labels, encoder=adam(), heads=adam(), frozen=frozen, max_grad_norm=c.max_grad_norm)
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def obs_shape(self):
+        c = self.config
+        return (c.frame_stack, c.image_size, c.image_size, 1)
+
+    @property
+    def frame_spec(self) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(self.obs_shape[1:], jnp.uint8)
+
+    @property
+    def latent_spec(self) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct((576,), jnp.dtype(self.config.latent_dtype))
+
+    @property
+    def action_spec(self) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct((), jnp.int32)
+
+    # ------------------------------------------------------------------ networks
+    @staticmethod
+    def _to_input(obs: jax.Array) -> jax.Array:
+        # (B, stack, H, W, 1) uint8 -> (B, H, W, stack) float in [0, 1]
+        return jnp.moveaxis(obs[..., 0], -3, -1).astype(jnp.float32) / 255.0
+
+    def features(self, conv_params, obs: jax.Array) -> jax.Array:
+        """576-d conv features of ``obs`` ``(B, stack, 84, 84, 1)`` uint8."""
+        return self.conv.apply({"params": conv_params}, self._to_input(obs))
+
+    def _log_probs(self, head_params, feats, key, noisy: bool):
+        return self.heads.apply({"params": head_params}, feats, key, noisy)  # (B, A, atoms) log-probs
+
+    def _q(self, head_params, feats, key, noisy: bool):
+        return jnp.sum(jnp.exp(self._log_probs(head_params, feats, key, noisy)) * self.support, axis=-1)
+
+    # ------------------------------------------------------------------ init / act
+    def init(self, key: jax.Array) -> DerState:
+        k_conv, k_heads = jax.random.split(key)
+        x = jnp.zeros((1, *self.obs_shape), jnp.uint8)
+        conv = self.conv.init(k_conv, self._to_input(x))["params"]
+        feats = self.features(conv, x)
+        heads = self.heads.init(k_heads, feats, k_heads, True)["params"]
+        params = {"conv": conv, "heads": heads}
+        return DerState(params=params, target=jax.tree_util.tree_map(jnp.copy, params), opt=self.tx(False).init(params), step=jnp.zeros((), jnp.int32))
+
+    def act(self, state: DerState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+        """Greedy action of the noisy network (``explore``) or of the noise-free network
+        with epsilon-greedy ``eval_epsilon`` (evaluation). ``obs``: ``(stack, 84, 84, 1)``."""
+        return self.act_from_features(state, self.features(state.params["conv"], obs[None]), key, explore)[0]
+
+    def act_from_features(self, state: DerState, feats: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+        k_noise, k_eps, k_rand = jax.random.split(key, 3)
+        q = self._q(state.params["heads"], feats, k_noise, noisy=explore)
+        greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
+        if explore:
+            return greedy
+        rand = jax.random.randint(k_rand, greedy.shape, 0, self.num_actions)
+        return jnp.where(jax.random.uniform(k_eps, greedy.shape) < self.config.eval_epsilon, rand, greedy)
+
+    # ------------------------------------------------------------------ loss
+    def _loss(self, heads, target_heads, feats, next_feats_online, next_feats_target, batch, key):
+        """Double-Q C51 loss: the online network (its current noise) picks the next
+        action, the target network (fresh noise) gives its distribution."""
+        c = self.config
+        k_online, k_target = jax.random.split(key)
+        b = batch["action"].shape[0]
+        log_p = self._log_probs(heads, feats, k_online, True)  # (B, A, atoms)
+        log_p_a = log_p[jnp.arange(b), batch["action"]]
+        next_q = self._q(jax.lax.stop_gradient(heads), next_feats_online, k_online, True)
+        next_a = jnp.argmax(next_q, axis=-1)
+        target_p = jnp.exp(self._log_probs(target_heads, next_feats_target, k_target, True))[jnp.arange(b), next_a]
+        tz = batch["reward"][:, None] + batch["discount"][:, None] * self.support[None, :]
+        m = jax.lax.stop_gradient(categorical_projection(self.support, tz, target_p))
+        loss = -jnp.sum(m * log_p_a, axis=-1)
+        return jnp.mean(loss), jnp.mean(jnp.sum(jnp.exp(log_p_a) * self.support, -1))
+
+    def _finish(self, state, params, opt, loss, q):
+        step = state.step + 1
+        target = optax.periodic_update(params, state.target, step, self.config.target_update)
+        metrics = {"loss": loss, "q_mean": q}
+        return DerState(params=params, target=target, opt=opt, step=step), metrics
+
+    def update(self, state: DerState, batch: dict[str, Any], key: jax.Array):
+        """One DER update on pixels. ``batch``: ``obs``/``next_obs`` ``(B, 4, 84, 84, 1)``
+        uint8, ``action`` ``(B,)`` int, ``reward`` (n-step return), ``discount``
+        (gamma^m times env discounts: the bootstrap factor)."""
+        b = batch["action"].shape[0]
+        chex.assert_shape(batch["obs"], (b, *self.obs_shape))
+        both = jnp.concatenate([batch["obs"], batch["next_obs"]])
+
+        def loss_fn(params):
+            feats_all = self.features(params["conv"], both)
+            feats, next_online = feats_all[:b], jax.lax.stop_gradient(feats_all[b:])
+            next_target = self.features(state.target["conv"], batch["next_obs"])
+            return self._loss(params["heads"], state.target["heads"], feats, next_online, next_target, batch, key)
+
+        (loss, q), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt = self.tx(False).update(grads, state.opt)
+        return self._finish(state, optax.apply_updates(state.params, updates), opt, loss, q)
+
+    # ------------------------------------------------------------------ SEER
+    def freeze(self, state: DerState) -> DerState:
+        """Freeze the conv stack (``set_to_zero``, its Adam state dropped); the target's
+        convs become the online ones, its heads keep their own schedule."""
+        target = {"conv": jax.tree_util.tree_map(jnp.copy, state.params["conv"]), "heads": state.target["heads"]}
+        return state.replace(opt=freeze_lib.freeze_opt_state(state.opt, self.tx(True), state.params), target=target)
+
+    def encode(self, state: DerState, stacks: jax.Array, key: jax.Array) -> jax.Array:
+        """Stored latents of ``stacks`` ``(N, 4, 84, 84, 1)``: the frozen conv features."""
+        return self.features(state.params["conv"], stacks).astype(jnp.dtype(self.config.latent_dtype))
+
+    def update_latent(self, state: DerState, batch: dict[str, Any], key: jax.Array):
+        """The DER update on stored 576-d features (after the freeze): heads only."""
+        feats = batch["obs"].astype(jnp.float32)
+        nxt = batch["next_obs"].astype(jnp.float32)
+
+        def loss_fn(heads):
+            return self._loss(heads["heads"], state.target["heads"], feats, nxt, nxt, batch, key)
+
+        (loss, q), head_grads = jax.value_and_grad(loss_fn, has_aux=True)({"heads": state.params["heads"]})
+        grads = freeze_lib.zero_encoder_grads(head_grads, state.params)
+        updates, opt = self.tx(True).update(grads, state.opt)
+        params = freeze_lib.apply_updates(state.params, updates, self.labels, frozen=True)
+        return self._finish(state, params, opt, loss, q)
