@@ -146,7 +146,8 @@ def main() -> int:
 
                 shutil.rmtree(run_dir)
             train(TrainConfig(task=args.task, seed=seed, env_steps=args.env_steps, batch_size=args.batch_size,
-                              freeze_step=args.freeze_step, eval_every=args.eval_every, run_dir=run_dir, progress=False))
+                              freeze_step=args.freeze_step, no_freeze=args.no_freeze, eval_every=args.eval_every,
+                              run_dir=run_dir, progress=False))
             write()
     result = write()
     print(json.dumps({k: result[k] for k in ("env_steps", "eval_return_mean", "eval_return_std", "finished")}))

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""Train CURL-SAC with SEER on a DeepMind Control task from pixels.
+"""Train a pixel agent with SEER: CURL-SAC on DeepMind Control, DER on Atari.
 
     python experiments/run.py --task walker_walk             # the spec's defaults
     python experiments/run.py --preset quick                 # a few minutes on a CPU
     python experiments/run.py --task cartpole_swingup --no-freeze   # plain CURL-SAC
+    python experiments/run.py --task road_runner             # DER + SEER on Atari
 
 Writes a run folder (config.json, train.csv, eval.csv, TensorBoard events in tb/,
 summary.json) and prints a one-line summary at the end.
@@ -21,10 +22,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from seer_jax import platform  # noqa: E402
 
 PRESETS = {
-    # A quick look: cartpole, small batch, early freeze; a few minutes on a 2-core CPU.
     "quick": dict(
+        _doc="cartpole_swingup, batch 32, freeze at 800 agent steps; a few minutes on a 2-core CPU",
         task="cartpole_swingup", env_steps=16_000, batch_size=32, init_steps=250, freeze_step=800,
         eval_every=8_000, eval_episodes=2, log_every=100,
+    ),
+    "atari-constrained": dict(
+        _doc="Atari with the SEER paper's small buffer: the memory of 10k image transitions",
+        replay_budget_mb=10_000 * (84 * 84 + 13) / 2**20,
     ),
 }
 
@@ -60,31 +65,35 @@ def positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from seer_jax.train import TrainConfig
+    from seer_jax.settings import ATARI, DMC
 
-    d = TrainConfig()
+    dmc, atari = DMC.defaults, ATARI.defaults
+    both = lambda k: f"default: {dmc[k]} on DeepMind Control, {atari[k]} on Atari"  # noqa: E731
     p = argparse.ArgumentParser(
-        description="CURL-SAC + SEER on DeepMind Control from pixels.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train a pixel agent with SEER: CURL-SAC on DeepMind Control tasks (e.g. walker_walk), "
+        "data-efficient Rainbow on Atari games (e.g. road_runner).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Steps: --env-steps and --eval-every count environment steps (an Atari step is 4 frames); "
+        "--freeze-step, --init-steps and --log-every count agent steps (env steps / action repeat).",
     )
-    p.add_argument("--task", default=d.task, help="domain_task, e.g. walker_walk, cartpole_swingup, cheetah_run")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="a named set of defaults (flags given explicitly win)")
-    p.add_argument("--seed", type=non_negative_int, default=d.seed, help="random seed (same seed, same run on CPU)")
-    p.add_argument("--env-steps", type=positive_int, default=d.env_steps, help="environment steps to train for")
-    p.add_argument("--action-repeat", type=positive_int, default=None, help="default: PlaNet value for the task (cartpole 8; reacher, cheetah, ball_in_cup 4; finger, walker 2)")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="update batch size")
-    p.add_argument("--replay-budget-mb", type=positive_float, default=d.replay_budget_mb, help="replay memory budget in MB; sets the capacity before and after the freeze")
-    p.add_argument("--freeze-step", type=positive_int, default=d.freeze_step, help="agent step at which SEER freezes the encoder")
-    p.add_argument("--no-freeze", action="store_true", help="never freeze: plain CURL-SAC (the baseline)")
-    p.add_argument("--num-copies", type=positive_int, default=d.num_copies, help="random crops stored per observation after the freeze")
-    p.add_argument("--latent-dtype", choices=["float32", "bfloat16"], default=d.latent_dtype, help="storage type of latents after the freeze (bfloat16 doubles capacity)")
-    p.add_argument("--init-steps", type=non_negative_int, default=d.init_steps, help="random-action agent steps before the first update")
-    p.add_argument("--eval-every", type=non_negative_int, default=d.eval_every, help="evaluate every N env steps (0: only at the end)")
-    p.add_argument("--eval-episodes", type=positive_int, default=d.eval_episodes, help="episodes per evaluation (deterministic, centre crop)")
-    p.add_argument("--log-every", type=positive_int, default=d.log_every, help="write training metrics every N agent steps")
-    p.add_argument("--critic-lr", type=positive_float, default=None, help="critic learning rate (default 1e-3; cheetah_run 2e-4)")
+    p.add_argument("--task", default="walker_walk", help="a DeepMind Control domain_task (walker_walk, cartpole_swingup, ...) or an Atari game (alien, road_runner, ...); default: walker_walk")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a named set of defaults (flags given explicitly win): " + "; ".join(f"{k}: {v['_doc']}" for k, v in PRESETS.items()))
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same run on CPU); default: 0")
+    p.add_argument("--env-steps", type=positive_int, default=None, help="environment steps to train for; " + both("env_steps"))
+    p.add_argument("--action-repeat", type=positive_int, default=None, help="DeepMind Control; default: the PlaNet value for the task (cartpole 8; reacher, cheetah, ball_in_cup 4; finger, walker 2)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="update batch size; " + both("batch_size"))
+    p.add_argument("--replay-budget-mb", type=positive_float, default=None, help="replay memory budget in MB, which sets the capacity before and after the freeze; " + both("replay_budget_mb"))
+    p.add_argument("--freeze-step", type=positive_int, default=None, help="agent step at which SEER freezes the encoder; " + both("freeze_step"))
+    p.add_argument("--no-freeze", action="store_true", help="never freeze: plain CURL-SAC / DER (the baseline)")
+    p.add_argument("--num-copies", type=positive_int, default=4, help="DeepMind Control: random crops stored per observation after the freeze; default: 4")
+    p.add_argument("--latent-dtype", choices=["float32", "bfloat16"], default="float32", help="storage type of latents after the freeze (bfloat16 doubles the capacity); default: float32")
+    p.add_argument("--init-steps", type=non_negative_int, default=None, help="random-action agent steps before the first update; " + both("init_steps"))
+    p.add_argument("--eval-every", type=non_negative_int, default=None, help="evaluate every N env steps (0: only at the end); " + both("eval_every"))
+    p.add_argument("--eval-episodes", type=positive_int, default=None, help="episodes per evaluation (DMC: policy mean, centre crop; Atari: whole games, epsilon 0.001); " + both("eval_episodes"))
+    p.add_argument("--log-every", type=positive_int, default=None, help="write training metrics every N agent steps; " + both("log_every"))
+    p.add_argument("--critic-lr", type=positive_float, default=None, help="DeepMind Control critic learning rate; default: 1e-3 (cheetah_run 2e-4)")
     p.add_argument("--episode-length", type=positive_int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--run-dir", default=None, help="run folder (default runs/TASK-sSEED-TIME)")
+    p.add_argument("--run-dir", default=None, help="run folder; default: runs/TASK-sSEED-TIME")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return p
 
@@ -94,15 +103,13 @@ def config_from_args(argv: list[str] | None = None):
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    explicit = {a.dest for a in parser._actions if any(opt in (argv if argv is not None else sys.argv[1:]) for opt in a.option_strings)}
     values = {}
     if args.preset:
-        values.update(PRESETS[args.preset])
+        values.update({k: v for k, v in PRESETS[args.preset].items() if not k.startswith("_")})
+    given = {k: v for k, v in vars(args).items() if v is not None and v is not False}
     for f in dataclasses.fields(TrainConfig):
-        if hasattr(args, f.name) and (f.name in explicit or f.name not in values):
-            values[f.name] = getattr(args, f.name)
-    if args.no_freeze:
-        values["freeze_step"] = None
+        if f.name in given:
+            values[f.name] = given[f.name]
     values["progress"] = not args.no_progress
     return TrainConfig(**values)
 

@@ -1,8 +1,10 @@
-"""The training loop: act, step, store, update; freeze and migrate once; evaluate; log.
+"""The training loop shared by both settings: observe (store + act), step, update;
+freeze and migrate once; evaluate; log.
 
 Everything that changes at SEER's freeze (the update function and what is stored per
 observation) is chosen once, at the freeze, so the per-step jitted functions never
-branch on the phase.
+branch on the phase. Per agent step only the observation goes to the device and only
+the action comes back.
 """
 
 from __future__ import annotations
@@ -15,15 +17,11 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from seer_jax import replay as replay_lib
-from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig
-from seer_jax.envs.dmc import DMCPixels, default_action_repeat, split_task
 from seer_jax.logging import RateMeter, RunLogger
-
-MB = 2**20
+from seer_jax.settings import MB, Setting, setting_for
 
 
 class ConfigError(ValueError):
@@ -32,57 +30,84 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything a DeepMind Control run needs. Steps: ``env_steps`` and ``eval_every``
-    count environment steps; ``freeze_step``, ``init_steps`` and ``log_every`` count
-    agent steps (env steps / action repeat), as in the SEER scripts."""
+    """A training run. ``None`` fields take their setting's default (DeepMind Control
+    or Atari, see :mod:`seer_jax.settings`).
+
+    Steps: ``env_steps`` and ``eval_every`` count environment steps (on Atari an
+    environment step is an agent step of 4 frames); ``freeze_step``, ``init_steps`` and
+    ``log_every`` count agent steps (env steps / action repeat), as in the SEER scripts.
+    """
 
     task: str = "walker_walk"
     seed: int = 0
-    env_steps: int = 500_000
-    action_repeat: int | None = None  # None: the PlaNet value for the task
-    batch_size: int = 128
-    replay_budget_mb: float = 3000.0  # about 100k image transitions on DMC
-    freeze_step: int | None = 10_000  # None: plain CURL-SAC (no freeze)
-    num_copies: int = 4
+    env_steps: int | None = None
+    action_repeat: int | None = None  # DMC; None: the PlaNet value for the task
+    batch_size: int | None = None
+    replay_budget_mb: float | None = None
+    freeze_step: int | None = None
+    no_freeze: bool = False  # plain CURL-SAC / DER, the baseline
+    num_copies: int = 4  # DMC: random crops stored per observation after the freeze
     latent_dtype: str = "float32"
-    init_steps: int = 1000
-    eval_every: int = 10_000
-    eval_episodes: int = 10
-    log_every: int = 1000
-    episode_length: int | None = None  # env steps; None: the suite's (1000)
+    init_steps: int | None = None
+    eval_every: int | None = None
+    eval_episodes: int | None = None
+    log_every: int | None = None
+    episode_length: int | None = None  # DMC env steps; None: the suite's (1000)
     migrate_chunk: int = 128
     run_dir: str | None = None
     progress: bool = True
-    critic_lr: float | None = None  # None: 1e-3 (cheetah_run: 2e-4)
+    critic_lr: float | None = None  # DMC; None: 1e-3 (cheetah_run: 2e-4)
+
+    @property
+    def setting(self) -> Setting:
+        return setting_for(self.task)
 
     def resolved(self) -> "TrainConfig":
-        """Validate and fill the task-dependent defaults; raises ConfigError with advice."""
+        """Validate and fill the setting's defaults; raises ConfigError with advice."""
         try:
-            split_task(self.task)
+            setting = self.setting
         except ValueError as e:  # unknown task: the message lists the valid ones
             raise ConfigError(str(e)) from None
         c = dataclasses.replace(self)
+        explicit_freeze = c.freeze_step is not None
+        for name, value in setting.defaults.items():
+            if getattr(c, name) is None:
+                setattr(c, name, value)
         if c.action_repeat is None:
-            c.action_repeat = default_action_repeat(c.task)
-        if c.critic_lr is None:
-            c.critic_lr = 2e-4 if c.task == "cheetah_run" else 1e-3
+            if setting.name == "dmc":
+                from seer_jax.envs.dmc import default_action_repeat
+
+                c.action_repeat = default_action_repeat(c.task)
+            else:
+                c.action_repeat = 1
         for name in ("env_steps", "action_repeat", "batch_size", "eval_episodes", "log_every", "num_copies", "migrate_chunk"):
             v = getattr(c, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}.")
         if c.init_steps < 0 or c.eval_every < 0:
             raise ConfigError("--init-steps and --eval-every must be non-negative.")
-        if c.freeze_step is not None:
+        if not c.replay_budget_mb > 0:
+            raise ConfigError(f"--replay-budget-mb must be positive, got {c.replay_budget_mb!r}.")
+        if c.no_freeze:
+            c.freeze_step = None
+        else:
             if not isinstance(c.freeze_step, int) or isinstance(c.freeze_step, bool) or c.freeze_step < 1:
                 raise ConfigError(
                     f"--freeze-step must be a positive integer (agent steps), got {c.freeze_step!r}; "
-                    "use --no-freeze for plain CURL-SAC."
+                    "use --no-freeze for the plain agent."
                 )
             if c.freeze_step >= c.agent_steps:
-                raise ConfigError(
-                    f"--freeze-step {c.freeze_step} is not inside the run of {c.agent_steps} agent steps "
-                    f"({c.env_steps} env steps at action repeat {c.action_repeat}); lower it, raise "
-                    "--env-steps, or use --no-freeze."
+                if explicit_freeze:
+                    raise ConfigError(
+                        f"--freeze-step {c.freeze_step} is not inside the run of {c.agent_steps} agent steps "
+                        f"({c.env_steps} env steps at action repeat {c.action_repeat}); lower it, raise "
+                        "--env-steps, or use --no-freeze."
+                    )
+                # The default freeze step lies beyond a short run: freeze halfway instead.
+                c.freeze_step = max(1, c.agent_steps // 2)
+                print(
+                    f"seer_jax: the default freeze step {setting.defaults['freeze_step']} lies beyond this run of "
+                    f"{c.agent_steps} agent steps; freezing at agent step {c.freeze_step} (set --freeze-step to choose)."
                 )
         if c.run_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -91,56 +116,72 @@ class TrainConfig:
 
     @property
     def agent_steps(self) -> int:
-        return math.ceil(self.env_steps / (self.action_repeat or default_action_repeat(self.task)))
+        return math.ceil(self.env_steps / self.action_repeat)
 
 
-def _episode_agent_steps(cfg: TrainConfig) -> int:
-    return math.ceil((cfg.episode_length or 1000) / cfg.action_repeat)
-
-
-def evaluate(agent: CurlSac, act_fn, agent_state, env: DMCPixels, episodes: int, key) -> dict[str, float]:
-    """Mean and std of the return over ``episodes`` deterministic episodes (centre crop)."""
+def evaluate(act_fn, agent_state, env, episodes: int, key) -> dict[str, float]:
+    """Mean and std of the return over ``episodes`` evaluation episodes
+    (``act_fn(state, obs, key, explore=False)``: deterministic / evaluation policy)."""
     returns = []
-    for _ in range(episodes):
+    for i in range(episodes):
         ts = env.reset()
-        total = 0.0
+        total, t = 0.0, 0
         while not ts.last():
-            action = np.asarray(act_fn(agent_state, ts.observation, key, False))
+            action = np.asarray(act_fn(agent_state, ts.observation, jax.random.fold_in(key, i * 1_000_003 + t), False))
             ts = env.step(action)
             total += ts.reward
+            t += 1
         returns.append(total)
     return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "episodes": episodes}
+
+
+def make_learn(replay: replay_lib.Replay, update_fn, batch_size: int, n_step: int, gamma):
+    """One jitted training step: sample a batch from the buffer, update the agent
+    (agent state donated)."""
+
+    def learn(agent_state, replay_state, key):
+        k_sample, k_upd = jax.random.split(key)
+        batch = replay.sample(replay_state, k_sample, batch_size, n_step, gamma)
+        return update_fn(agent_state, batch, k_upd)
+
+    return jax.jit(learn, donate_argnums=0)
+
+
+def make_observe(replay: replay_lib.Replay, agent, frozen: bool):
+    """One jitted step per observation: compute what to store (frame or latent) and the
+    exploration action, and write the slot (replay state donated)."""
+
+    def observe(replay_state, agent_state, obs, action, reward, discount, first, key):
+        item, next_action = agent.observe(agent_state, obs, key, frozen)
+        return replay.add(replay_state, item, action, reward, discount, first), next_action
+
+    return jax.jit(observe, donate_argnums=0)
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train one agent; returns the summary that is also written to ``summary.json``."""
     cfg = cfg.resolved()
+    setting = cfg.setting
     t_start = time.perf_counter()
-    env = DMCPixels(cfg.task, seed=cfg.seed, action_repeat=cfg.action_repeat, episode_length=cfg.episode_length)
-    eval_env = DMCPixels(
-        cfg.task, seed=cfg.seed + 10_000, action_repeat=cfg.action_repeat, episode_length=cfg.episode_length
-    )
-    action_dim = env.action_spec().shape[0]
-    agent = CurlSac(
-        action_dim,
-        CurlSacConfig(num_copies=cfg.num_copies, latent_dtype=cfg.latent_dtype, critic_lr=cfg.critic_lr),
-    )
+    env = setting.make_env(cfg, cfg.seed, True)
+    eval_env = setting.make_env(cfg, cfg.seed + 10_000, False)
+    agent = setting.make_agent(cfg, env)
     total = cfg.agent_steps
-    # Never more slots than the run writes: one per agent step plus one per episode start.
-    max_slots = total + total // _episode_agent_steps(cfg) + 2
+    max_slots = setting.max_slots(cfg)
     budget = int(cfg.replay_budget_mb * MB)
-    min_cap = cfg.batch_size + agent.config.frame_stack + 1
+    min_cap = cfg.batch_size + agent.obs_shape[0] + 1
     image_replay = replay_lib.Replay(
         item_spec=agent.frame_spec,
         action_spec=agent.action_spec,
         capacity=replay_lib.capacity_for_budget(budget, agent.frame_spec, agent.action_spec, min_capacity=min_cap, max_capacity=max_slots),
-        stack=agent.config.frame_stack,
+        stack=agent.obs_shape[0],
     )
     logger = RunLogger(cfg.run_dir, dataclasses.asdict(cfg), total * cfg.action_repeat, cfg.progress)
-    devices = jax.devices()
+    device = jax.devices()[0]
     logger.message(
-        f"seer_jax: {cfg.task} on {devices[0].platform.upper()} ({devices[0].device_kind}); "
-        f"{total} agent steps x action repeat {cfg.action_repeat}; run folder {cfg.run_dir}"
+        f"seer_jax: {cfg.task} ({setting.name}) on {device.platform.upper()} ({device.device_kind}); "
+        f"{total} agent steps x action repeat {cfg.action_repeat}; "
+        f"freeze {'at agent step ' + str(cfg.freeze_step) if cfg.freeze_step else 'off'}; run folder {cfg.run_dir}"
     )
     logger.message(
         f"replay: {image_replay.capacity} image transitions "
@@ -148,40 +189,20 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     )
 
     key = jax.random.PRNGKey(cfg.seed)
-    k_init, k_act, k_update, k_store, k_eval, k_migrate = jax.random.split(key, 6)
+    k_init, k_obs, k_update, k_eval, k_migrate = jax.random.split(key, 5)
     agent_state = agent.init(k_init)
     np_rng = np.random.default_rng(cfg.seed)
-
-    # ---- jitted steps (phase-specific ones are rebuilt once at the freeze)
     act = jax.jit(agent.act, static_argnums=3)
 
-    def make_learn(replay: replay_lib.Replay, update_fn):
-        def learn(agent_state, replay_state, key):
-            k_sample, k_upd = jax.random.split(key)
-            batch = replay.sample(replay_state, k_sample, cfg.batch_size)
-            return update_fn(agent_state, batch, k_upd)
-
-        return jax.jit(learn, donate_argnums=0)
-
-    def make_store(replay: replay_lib.Replay, item_fn):
-        def store(replay_state, agent_state, obs, action, reward, discount, first, key):
-            return replay.add(replay_state, item_fn(agent_state, obs, key), action, reward, discount, first)
-
-        return jax.jit(store, donate_argnums=0)
-
-    frame_item = lambda agent_state, obs, key: obs[-1]  # noqa: E731 (each frame once)
-
-    def latent_item(agent_state, obs, key):
-        return jax.tree_util.tree_map(lambda x: x[0], agent.encode(agent_state, obs[None], key))
-
     replay, replay_state = image_replay, image_replay.init()
-    learn = make_learn(replay, agent.update)
-    store = make_store(replay, frame_item)
+    learn = make_learn(replay, agent.update, cfg.batch_size, agent.n_step, agent.gamma)
+    observe = make_observe(replay, agent, frozen=False)
     phase = "images"
-    zero_action = np.zeros(action_dim, np.float32)
+    zero_action = np.zeros(agent.action_spec.shape, agent.action_spec.dtype)
 
     ts = env.reset()
-    replay_state = store(replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True, k_store)
+    n_obs = 0  # observations stored (a key per observation)
+    replay_state, policy_action = observe(replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True, jax.random.fold_in(k_obs, n_obs))
     episode_return, episode_count, last_return = 0.0, 0, float("nan")
     metrics = prev_metrics = None
     phase_time = {"images": 0.0, "latents": 0.0}
@@ -194,14 +215,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     for step in range(total):
         if step < cfg.init_steps:
-            action = np_rng.uniform(-1.0, 1.0, action_dim).astype(np.float32)
+            action = setting.random_action(np_rng, env)
         else:
-            action = np.asarray(act(agent_state, ts.observation, jax.random.fold_in(k_act, step), True))
+            action = np.asarray(policy_action)
         ts = env.step(action)
         episode_return += ts.reward
-        replay_state = store(
-            replay_state, agent_state, ts.observation, action, ts.reward, ts.discount, False,
-            jax.random.fold_in(k_store, step),
+        n_obs += 1
+        replay_state, policy_action = observe(
+            replay_state, agent_state, ts.observation, action, ts.reward, ts.discount, False, jax.random.fold_in(k_obs, n_obs)
         )
         if step >= max(cfg.init_steps, replay.stack + 1):
             prev_metrics = metrics
@@ -211,9 +232,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             last_return, episode_count = episode_return, episode_count + 1
             episode_return = 0.0
             ts = env.reset()
-            replay_state = store(
-                replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True,
-                jax.random.fold_in(k_store, step + total),
+            n_obs += 1
+            replay_state, policy_action = observe(
+                replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True, jax.random.fold_in(k_obs, n_obs)
             )
         env_steps = (step + 1) * cfg.action_repeat
         phase_steps[phase] += 1
@@ -235,8 +256,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 lambda stacks, k: agent.encode(frozen_state, stacks, k), k_migrate, cfg.migrate_chunk,
             )
             replay = latent_replay
-            learn = make_learn(replay, agent.update_latent)
-            store = make_store(replay, latent_item)
+            learn = make_learn(replay, agent.update_latent, cfg.batch_size, agent.n_step, agent.gamma)
+            observe = make_observe(replay, agent, frozen=True)
             phase = "latents"
             capacity["latents"] = latent_replay.capacity
             logger.message(
@@ -245,6 +266,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 f"{latent_replay.capacity} latents ({latent_replay.bytes_per_slot} B each, "
                 f"{latent_replay.nbytes / MB:.0f} MB of {cfg.replay_budget_mb:.0f} MB)"
             )
+            # The observation just stored as a frame is the one the policy acts on next;
+            # its action was computed before the freeze, with the same (now frozen) encoder.
             t_phase = time.perf_counter()
 
         if metrics is not None and (step + 1) % cfg.log_every == 0:
@@ -253,17 +276,17 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             if prev_metrics is not None:
                 row.update({k: float(prev_metrics[k]) for k, v in row.items() if v != v})
             row.update(episode_return=last_return, episodes=episode_count, phase=phase)
+            game_score = getattr(env, "last_game_score", None)
+            if game_score is not None:
+                row["game_score"] = game_score
             logger.train(env_steps, row)
 
         if next_eval is not None and env_steps >= next_eval:
             while next_eval <= env_steps:
                 next_eval += cfg.eval_every
             t0 = time.perf_counter()
-            row = evaluate(agent, act, agent_state, eval_env, cfg.eval_episodes, k_eval)
+            eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, eval_env, k_eval, env_steps, phase))
             t_phase += time.perf_counter() - t0  # evaluation is not training time
-            row["phase"] = phase
-            eval_rows.append({"env_steps": env_steps, **row})
-            logger.eval(env_steps, row)
 
         logger.progress(
             cfg.action_repeat,
@@ -276,13 +299,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     jax.block_until_ready(agent_state)
     phase_time[phase] += time.perf_counter() - t_phase
     if not eval_rows or eval_rows[-1]["env_steps"] != total * cfg.action_repeat:
-        row = evaluate(agent, act, agent_state, eval_env, cfg.eval_episodes, k_eval)
-        row["phase"] = phase
-        eval_rows.append({"env_steps": total * cfg.action_repeat, **row})
-        logger.eval(total * cfg.action_repeat, row)
+        eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, eval_env, k_eval, total * cfg.action_repeat, phase))
     final = eval_rows[-1]
     summary = {
         "task": cfg.task,
+        "setting": setting.name,
         "seed": cfg.seed,
         "env_steps": total * cfg.action_repeat,
         "agent_steps": total,
@@ -310,3 +331,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     env.close()
     eval_env.close()
     return summary
+
+
+def _evaluate_and_log(cfg, setting, logger, act, agent_state, eval_env, key, env_steps, phase) -> dict[str, Any]:
+    row = evaluate(act, agent_state, eval_env, cfg.eval_episodes, jax.random.fold_in(key, env_steps))
+    row.update(setting.score_extras(cfg.task, row["return_mean"]))
+    row["phase"] = phase
+    logger.eval(env_steps, row)
+    return {"env_steps": env_steps, **row}

@@ -200,6 +200,20 @@ class CurlSac:
         )
 
     # ------------------------------------------------------------------ acting
+    n_step = 1  # one-step transitions; the replay returns environment discounts
+    gamma = None
+
+    def observe(self, state: CurlSacState, obs: jax.Array, key: jax.Array, frozen: bool):
+        """What the loop stores for a new observation ``obs`` ``(stack, H, W, 3)`` (its
+        newest frame before the freeze, its latent item after) and the exploration
+        action for it. ``frozen`` must be static under jit."""
+        k_item, k_act = jax.random.split(key)
+        if frozen:
+            item = jax.tree_util.tree_map(lambda x: x[0], self.encode(state, obs[None], k_item))
+        else:
+            item = obs[-1]
+        return item, self.act(state, obs, k_act, True)
+
     def act(self, state: CurlSacState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
         """Action for ``obs`` ``(stack, H, W, 3)`` uint8 (or a batch of them), from the
         centre crop; a policy sample when ``explore`` else the mean. ``explore`` must be

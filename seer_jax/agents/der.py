@@ -138,6 +138,23 @@ class Der:
         params = {"conv": conv, "heads": heads}
         return DerState(params=params, target=jax.tree_util.tree_map(jnp.copy, params), opt=self.tx(False).init(params), step=jnp.zeros((), jnp.int32))
 
+    @property
+    def n_step(self) -> int:
+        return self.config.n_step
+
+    @property
+    def gamma(self) -> float:
+        return self.config.discount
+
+    def observe(self, state: DerState, obs: jax.Array, key: jax.Array, frozen: bool):
+        """What the loop stores for ``obs`` (its newest frame before the freeze, its conv
+        features after) and the exploration action. After the freeze the features used
+        to act are the ones stored: one conv pass per observation."""
+        feats = self.features(state.params["conv"], obs[None])
+        action = self.act_from_features(state, feats, key, True)[0]
+        item = feats[0].astype(jnp.dtype(self.config.latent_dtype)) if frozen else obs[-1]
+        return item, action
+
     def act(self, state: DerState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
         """Greedy action of the noisy network (``explore``) or of the noise-free network
         with epsilon-greedy ``eval_epsilon`` (evaluation). ``obs``: ``(stack, 84, 84, 1)``."""

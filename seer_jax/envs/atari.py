@@ -136,9 +136,8 @@ class AtariEnv(dm_env.Environment):
 
 def reference_scores(path: str | None = None) -> dict[str, dict[str, float]]:
     """Random and human scores (and published baselines) per game from the shared CSV."""
-    path = path or os.environ.get("SEER_JAX_ATARI_SCORES") or os.path.join(
-        os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "atari_scores.csv"
-    )
+    # A copy of the project's reference table ships with the package.
+    path = path or os.environ.get("SEER_JAX_ATARI_SCORES") or os.path.join(os.path.dirname(__file__), "..", "data", "atari_scores.csv")
     with open(path, newline="") as f:
         return {r["game"]: {k: float(v) for k, v in r.items() if k not in ("game", "envpool_id") and v} for r in csv.DictReader(f)}
 

@@ -1,0 +1,87 @@
+"""Atari through envpool, and an end-to-end tiny DER + SEER run on a real game."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from seer_jax.envs.atari import ATARI_100K, AtariEnv, atari_games, envpool_id, human_normalized
+from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES
+from seer_jax.train import ConfigError, TrainConfig, train
+
+
+def test_all_atari_100k_games_and_snake_case_names():
+    games = atari_games()
+    assert all(g in games for g in ATARI_100K)
+    assert envpool_id("crazy_climber") == "CrazyClimber-v5"
+    assert envpool_id("jamesbond") == "Jamesbond-v5"
+    with pytest.raises(ValueError, match="Unknown Atari game 'road_runer'.*road_runner"):
+        envpool_id("road_runer")
+
+
+def test_train_env_life_loss_terminal_clipped_rewards_and_game_score():
+    env = AtariEnv("alien", seed=0, train=True)
+    ts = env.reset()
+    assert ts.observation.shape == (4, 84, 84, 1) and ts.observation.dtype == np.uint8
+    assert np.array_equal(ts.observation[0], ts.observation[3])  # first frame repeated
+    rng = np.random.default_rng(0)
+    lives_lost, clipped = 0, []
+    while env.last_game_score is None:
+        prev = ts.observation
+        ts = env.step(rng.integers(env.num_actions))
+        clipped.append(ts.reward)
+        assert np.array_equal(ts.observation[:3], prev[1:])
+        if ts.last():
+            assert ts.discount == 0.0  # life loss is a terminal in training
+            lives_lost += 1
+            ts = env.reset()  # continues the same game
+    assert lives_lost >= 2  # alien has 3 lives
+    assert set(np.unique(clipped)) <= {0.0, 1.0}
+    assert env.last_game_score >= sum(clipped)  # raw score is unclipped (alien: 10 per dot)
+
+
+def test_eval_env_plays_whole_games_with_raw_rewards():
+    env = AtariEnv("alien", seed=1, train=False)
+    env.reset()
+    rng = np.random.default_rng(1)
+    total, lasts = 0.0, 0
+    while True:
+        ts = env.step(rng.integers(env.num_actions))
+        total += ts.reward
+        if ts.last():
+            break
+    assert env.last_game_score == total and total > 10
+
+
+def test_human_normalized():
+    refs = {"alien": {"random": 227.8, "human": 7127.7}}
+    assert human_normalized("alien", 227.8, refs) == 0.0
+    assert np.isclose(human_normalized("alien", 7127.7, refs), 1.0)
+
+
+def test_tiny_der_run_crosses_freeze_and_evaluates(tmp_path):
+    cfg = TrainConfig(
+        task="alien", env_steps=260, batch_size=8, init_steps=60, freeze_step=140, eval_every=200,
+        eval_episodes=1, log_every=20, replay_budget_mb=0.5, run_dir=str(tmp_path / "run"), progress=False,
+        migrate_chunk=32,
+    )
+    summary = train(cfg)
+    # Each frame is stored once: the image capacity is the budget over one frame's bytes.
+    assert summary["capacity_images"] == int(0.5 * 2**20) // ATARI_IMAGE_TRANSITION_BYTES
+    assert summary["capacity_latents"] > summary["capacity_images"]
+    with open(tmp_path / "run" / "eval.csv") as f:
+        evals = list(csv.DictReader(f))
+    assert [int(r["env_steps"]) for r in evals] == [200, 260]
+    assert all(r["phase"] == "latents" for r in evals)
+    assert "human_normalized" in evals[0]
+    with open(tmp_path / "run" / "train.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"images", "latents"} <= {r["phase"] for r in rows}
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+
+
+def test_default_freeze_step_scaled_for_short_runs_and_explicit_one_refused():
+    cfg = TrainConfig(task="pong", env_steps=1000).resolved()
+    assert cfg.freeze_step == 500
+    with pytest.raises(ConfigError, match="not inside the run"):
+        TrainConfig(task="pong", env_steps=1000, freeze_step=5000).resolved()
