@@ -12,6 +12,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 RELU_GAIN = 2.0**0.5
 
@@ -120,16 +121,17 @@ class DERConv(nn.Module):
 class NoisyDense(nn.Module):
     """Factorised-Gaussian noisy linear layer (Fortunato et al. 2018).
 
-    ``__call__(x, key, noisy)``: with ``noisy`` the weights are ``mu + sigma * eps`` with
-    ``eps = f(e_in) f(e_out)^T``, ``f(x) = sign(x) sqrt|x|``, drawn from ``key``;
-    without, just ``mu`` (evaluation mode).
+    ``__call__(x, noise, noisy)``: with ``noisy`` the weights are ``mu + sigma * eps``
+    with ``eps = f(e_in) f(e_out)^T``, ``f(x) = sign(x) sqrt|x|``, where ``noise`` holds
+    the standard-normal draws ``[e_in, e_out]`` (length ``in + out``; see
+    :func:`noisy_noise`); without ``noisy``, just ``mu`` (evaluation mode).
     """
 
     features: int
     sigma0: float = 0.1
 
     @nn.compact
-    def __call__(self, x: jax.Array, key: jax.Array, noisy: bool) -> jax.Array:
+    def __call__(self, x: jax.Array, noise: jax.Array | None, noisy: bool) -> jax.Array:
         n_in = x.shape[-1]
         bound = 1.0 / n_in**0.5
         uniform = lambda k, s: jax.random.uniform(k, s, minval=-bound, maxval=bound)  # noqa: E731
@@ -139,15 +141,18 @@ class NoisyDense(nn.Module):
         b_sigma = self.param("b_sigma", nn.initializers.constant(self.sigma0 * bound), (self.features,))
         if not noisy:
             return x @ w_mu + b_mu
-        k_in, k_out = jax.random.split(key)
         f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))  # noqa: E731
-        e_in, e_out = f(jax.random.normal(k_in, (n_in,))), f(jax.random.normal(k_out, (self.features,)))
+        e_in, e_out = f(noise[:n_in]), f(noise[n_in:])
         # (mu + sigma * e_in e_out^T) x  ==  x mu + ((x * e_in) sigma) * e_out: no weight-sized noise.
         return x @ w_mu + ((x * e_in) @ w_sigma) * e_out + b_mu + b_sigma * e_out
 
 
 class DuelingC51(nn.Module):
-    """Noisy dueling heads with C51: returns log-probabilities ``(B, A, atoms)``."""
+    """Noisy dueling heads with C51: returns log-probabilities ``(B, A, atoms)``.
+
+    All four noisy layers' noise comes from one normal draw of ``key`` (one random
+    operation per forward pass instead of eight).
+    """
 
     num_actions: int
     num_atoms: int = 51
@@ -156,11 +161,14 @@ class DuelingC51(nn.Module):
 
     @nn.compact
     def __call__(self, feats: jax.Array, key: jax.Array, noisy: bool) -> jax.Array:
-        ks = jax.random.split(key, 4)
-        h_v = nn.relu(NoisyDense(self.hidden_dim, self.sigma0, name="fc_h_v")(feats, ks[0], noisy))
-        h_a = nn.relu(NoisyDense(self.hidden_dim, self.sigma0, name="fc_h_a")(feats, ks[1], noisy))
-        v = NoisyDense(self.num_atoms, self.sigma0, name="fc_z_v")(h_v, ks[2], noisy)[:, None, :]
-        a = NoisyDense(self.num_actions * self.num_atoms, self.sigma0, name="fc_z_a")(h_a, ks[3], noisy)
+        n_in, h, out_a = feats.shape[-1], self.hidden_dim, self.num_actions * self.num_atoms
+        sizes = [n_in + h, n_in + h, h + self.num_atoms, h + out_a]
+        noise = jax.random.normal(key, (sum(sizes),)) if noisy else jnp.zeros((sum(sizes),))
+        parts = jnp.split(noise, np.cumsum(sizes)[:-1].tolist())
+        h_v = nn.relu(NoisyDense(h, self.sigma0, name="fc_h_v")(feats, parts[0], noisy))
+        h_a = nn.relu(NoisyDense(h, self.sigma0, name="fc_h_a")(feats, parts[1], noisy))
+        v = NoisyDense(self.num_atoms, self.sigma0, name="fc_z_v")(h_v, parts[2], noisy)[:, None, :]
+        a = NoisyDense(out_a, self.sigma0, name="fc_z_a")(h_a, parts[3], noisy)
         a = a.reshape(-1, self.num_actions, self.num_atoms)
         q = v + a - a.mean(axis=1, keepdims=True)
         return jax.nn.log_softmax(q, axis=-1)

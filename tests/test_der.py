@@ -37,17 +37,24 @@ def test_projection_identity_and_mass():
 def test_noisy_layer_noise_changes_with_key_and_vanishes_in_eval():
     layer = NoisyDense(5)
     x = jnp.ones((2, 3))
-    params = layer.init(jax.random.PRNGKey(0), x, jax.random.PRNGKey(1), True)
-    a = layer.apply(params, x, jax.random.PRNGKey(1), True)
-    b = layer.apply(params, x, jax.random.PRNGKey(2), True)
+    noise = lambda i: jax.random.normal(jax.random.PRNGKey(i), (8,))  # noqa: E731
+    params = layer.init(jax.random.PRNGKey(0), x, noise(1), True)
+    a = layer.apply(params, x, noise(1), True)
+    b = layer.apply(params, x, noise(2), True)
     assert not np.allclose(a, b)
-    np.testing.assert_array_equal(layer.apply(params, x, jax.random.PRNGKey(1), True), a)
-    e1 = layer.apply(params, x, jax.random.PRNGKey(1), False)
-    e2 = layer.apply(params, x, jax.random.PRNGKey(2), False)
+    np.testing.assert_array_equal(layer.apply(params, x, noise(1), True), a)
+    e1 = layer.apply(params, x, noise(1), False)
+    e2 = layer.apply(params, x, noise(2), False)
     np.testing.assert_array_equal(e1, e2)
     p = params["params"]
     np.testing.assert_allclose(np.asarray(e1), np.asarray(x @ p["w_mu"] + p["b_mu"]), rtol=1e-6)
     assert np.allclose(np.asarray(p["w_sigma"]), 0.1 / np.sqrt(3))
+    # the noisy weights are mu + sigma * f(e_in) f(e_out)^T
+    f = lambda e: np.sign(e) * np.sqrt(np.abs(e))  # noqa: E731
+    e = np.asarray(noise(1))
+    w = np.asarray(p["w_mu"]) + np.asarray(p["w_sigma"]) * np.outer(f(e[:3]), f(e[3:]))
+    bias = np.asarray(p["b_mu"]) + np.asarray(p["b_sigma"]) * f(e[3:])
+    np.testing.assert_allclose(np.asarray(a), np.asarray(x) @ w + bias, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -188,7 +188,12 @@ class Der:
 
     def _finish(self, state, params, opt, loss, q):
         step = state.step + 1
-        target = optax.periodic_update(params, state.target, step, self.config.target_update)
+        # A lax.cond, not a select: the copy runs only every `target_update` updates.
+        target = jax.lax.cond(
+            step % self.config.target_update == 0,
+            lambda: jax.tree_util.tree_map(jnp.copy, params),
+            lambda: state.target,
+        )
         metrics = {"loss": loss, "q_mean": q}
         return DerState(params=params, target=target, opt=opt, step=step), metrics
 
