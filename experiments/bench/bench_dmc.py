@@ -131,6 +131,7 @@ def main() -> int:
         return 0
     if args.compare_xla_default:
         env = dict(os.environ, SEER_JAX_XLA_DEFAULTS="0")
+        env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split() if f not in platform._XLA_CPU_DEFAULTS)
         cmd = [sys.executable, os.path.abspath(__file__), "--only-full", "--batch-size", str(args.batch_size), "--full-repeats", str(args.full_repeats)]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         result["full_update_ms_xla_default_fusions"] = json.loads(out)["full_update_ms"]

@@ -173,12 +173,14 @@ class Der:
     def _loss(self, heads, target_heads, feats, next_feats_online, next_feats_target, batch, key):
         """Double-Q C51 loss: the online network (its current noise) picks the next
         action, the target network (fresh noise) gives its distribution."""
-        c = self.config
         k_online, k_target = jax.random.split(key)
         b = batch["action"].shape[0]
-        log_p = self._log_probs(heads, feats, k_online, True)  # (B, A, atoms)
-        log_p_a = log_p[jnp.arange(b), batch["action"]]
-        next_q = self._q(jax.lax.stop_gradient(heads), next_feats_online, k_online, True)
+        # One online pass over [obs; next obs] (same parameters, same noise); only the
+        # first half carries gradients.
+        both = jnp.concatenate([feats, jax.lax.stop_gradient(next_feats_online)])
+        log_p_both = self._log_probs(heads, both, k_online, True)  # (2B, A, atoms)
+        log_p_a = log_p_both[jnp.arange(b), batch["action"]]
+        next_q = jnp.sum(jnp.exp(jax.lax.stop_gradient(log_p_both[b:])) * self.support, axis=-1)
         next_a = jnp.argmax(next_q, axis=-1)
         target_p = jnp.exp(self._log_probs(target_heads, next_feats_target, k_target, True))[jnp.arange(b), next_a]
         tz = batch["reward"][:, None] + batch["discount"][:, None] * self.support[None, :]

@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Render docs/results.md from the committed result files in docs/results/.
+
+    python experiments/report.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+RESULTS = os.path.join(ROOT, "docs", "results")
+
+
+def load(name: str):
+    path = os.path.join(RESULTS, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def fmt(x, digits=1):
+    return "—" if x is None else f"{x:,.{digits}f}"
+
+
+def dmc_bench(b) -> list[str]:
+    lines = [
+        "## DeepMind Control: update cost and memory (CURL-SAC + SEER)",
+        "",
+        f"`{b['command']}` on {b['date']}, {b['machine']} ({b['device']}), jax {b['jax_version']}, {b['allocator']}.",
+        "",
+        "| | before the freeze (images) | after the freeze (latents) | ratio | target |",
+        "|---|---|---|---|---|",
+        f"| update, batch {b['batch_size']} (ms, mean over consecutive updates) | {fmt(b['full_update_ms'])} | {fmt(b['latent_update_ms'])} | {b['full_update_ms'] / b['latent_update_ms']:.1f}x | full <= 600, latent <= 20 |",
+        f"| bytes per stored transition | {b['image_bytes_per_transition']:,} | {b['latent_bytes_per_transition']:,} | {b['image_bytes_per_transition'] / b['latent_bytes_per_transition']:.1f}x capacity | |",
+        f"| one action from pixels (ms) | {fmt(b['act_ms'], 2)} | {fmt(b['act_ms'], 2)} | | |",
+        f"| storing one observation (ms) | frame copy | {fmt(b['encode_ms_per_obs'], 2)} (4 crops encoded) | | |",
+        f"| migration at the freeze | | {fmt(b['migrate_s_per_1000_obs'], 2)} s per 1,000 stored observations | | |",
+    ]
+    if "full_update_ms_xla_default_fusions" in b:
+        lines.append(f"| full update with XLA's default CPU fusions (ms) | {fmt(b['full_update_ms_xla_default_fusions'])} | | {b['full_update_ms_xla_default_fusions'] / b['full_update_ms']:.2f}x slower | |")
+    lines.append("")
+    return lines
+
+
+def atari_bench(b) -> list[str]:
+    return [
+        "## Atari: update cost and memory (DER + SEER)",
+        "",
+        f"`{b['command']}` on {b['date']}, {b['machine']} ({b['device']}), jax {b['jax_version']}, {b['allocator']}.",
+        "",
+        "| | before the freeze | after the freeze | target |",
+        "|---|---|---|---|",
+        f"| update, batch {b['batch_size']}, {b['num_actions']} actions (ms) | {fmt(b['pixel_update_ms'], 2)} | {fmt(b['latent_update_ms'], 2)} | latent <= 1.5 |",
+        f"| whole agent step after the freeze (act, env step, store, update; ms) | | {fmt(b['agent_step_ms_after_freeze'], 2)} | <= 2.5 |",
+        f"| bytes per stored transition | {b['image_bytes_per_transition']:,} | {b['latent_bytes_per_transition']:,} ({b['capacity_factor']:.2f}x capacity) | |",
+        "",
+    ]
+
+
+def learn(r) -> list[str]:
+    name = f"learn_{r['task']}"
+    lines = [
+        f"## Learning: {r['task']} (CURL-SAC + SEER, batch {r['batch_size']}, freeze at agent step {r['freeze_step']})",
+        "",
+        f"`{r['command']}` on {r['date']}, {r['machine']}; seeds {r['seeds']}"
+        + ("" if r["finished"] else f" — **unfinished**: curve up to {r['env_steps'][-1] if r['env_steps'] else 0:,} of {r['target_env_steps']:,} env steps"),
+        "",
+        f"![{name}](results/{name}.png)",
+        "",
+        "| env steps | eval return (mean ± std) |",
+        "|---|---|",
+    ]
+    lines += [f"| {s:,} | {m:.1f} ± {sd:.1f} |" for s, m, sd in zip(r["env_steps"], r["eval_return_mean"], r["eval_return_std"])]
+    lines.append("")
+    return lines
+
+
+def main() -> None:
+    out = ["# Results", "", "Every number below was measured by the command shown, on the machine and date shown; "
+           "the JSON files beside this page hold the raw figures. Regenerate this page with `python experiments/report.py`.", ""]
+    for fn, name in ((dmc_bench, "bench_dmc.json"), (atari_bench, "bench_atari.json")):
+        b = load(name)
+        if b:
+            out += fn(b)
+    for f in sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []:
+        if f.startswith("learn_") and f.endswith(".json"):
+            out += learn(load(f))
+    notes = os.path.join(RESULTS, "notes.md")
+    if os.path.exists(notes):
+        with open(notes) as fh:
+            out += [fh.read()]
+    with open(os.path.join(ROOT, "docs", "results.md"), "w") as fh:
+        fh.write("\n".join(out).rstrip() + "\n")
+
+
+if __name__ == "__main__":
+    main()
