@@ -112,21 +112,19 @@ class CurlSac:
 
     # ------------------------------------------------------------------ optimizers
     def critic_tx(self, frozen: bool) -> optax.GradientTransformation:
+        """Adam over ``{conv, critic_proj, curl_W}`` (encoder label) and ``{q}`` (heads)."""
         c = self.config
-        return freeze_lib.freezable(
-            self.critic_labels,
-            encoder=optax.adam(c.encoder_lr, b1=c.beta1),
-            heads=optax.adam(c.critic_lr, b1=c.beta1),
-            frozen=frozen,
-        )
+        return self._tx(self.critic_labels, c.encoder_lr, c.critic_lr, frozen)
 
     def actor_tx(self, frozen: bool) -> optax.GradientTransformation:
+        """Adam over ``{actor_proj}`` (encoder label) and ``{trunk}`` (heads)."""
         c = self.config
+        return self._tx(self.actor_labels, c.actor_lr, c.actor_lr, frozen)
+
+    def _tx(self, labels, encoder_lr: float, heads_lr: float, frozen: bool) -> optax.GradientTransformation:
+        b1 = self.config.beta1
         return freeze_lib.freezable(
-            self.actor_labels,
-            encoder=optax.adam(c.actor_lr, b1=c.beta1),
-            heads=optax.adam(c.actor_lr, b1=c.beta1),
-            frozen=frozen,
+            labels, encoder=optax.adam(encoder_lr, b1=b1), heads=optax.adam(heads_lr, b1=b1), frozen=frozen
         )
 
     # ------------------------------------------------------------------ shapes
