@@ -288,13 +288,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, eval_env, k_eval, env_steps, phase))
             t_phase += time.perf_counter() - t0  # evaluation is not training time
 
-        logger.progress(
-            cfg.action_repeat,
-            phase=phase,
-            sps=f"{step_rate.tick() * cfg.action_repeat:.0f}",
-            ups=f"{update_rate.rate:.1f}",
-            ret=f"{last_return:.0f}",
-        )
+        rate = step_rate.tick()
+        postfix = dict(phase=phase, sps=f"{rate * cfg.action_repeat:.0f}", ups=f"{update_rate.rate:.1f}", ret=f"{last_return:.0f}")
+        if phase == "images" and cfg.freeze_step is not None and rate > 0:
+            # The overall ETA extrapolates the slow pixel phase; say when it ends.
+            postfix["freeze_in"] = _hms((cfg.freeze_step - step - 1) / rate)
+        logger.progress(cfg.action_repeat, **postfix)
 
     jax.block_until_ready(agent_state)
     phase_time[phase] += time.perf_counter() - t_phase
@@ -331,6 +330,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     env.close()
     eval_env.close()
     return summary
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _evaluate_and_log(cfg, setting, logger, act, agent_state, eval_env, key, env_steps, phase) -> dict[str, Any]:
