@@ -1,5 +1,7 @@
 """CURL-SAC update functions, SEER freeze, and migration of real agent latents."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,8 +62,9 @@ def test_update_jit_matches_eager(agent):
 def test_update_changes_everything_before_freeze(agent):
     state = agent.init(jax.random.PRNGKey(0))
     new, metrics = jax.jit(agent.update)(state, make_batch(agent, jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
-    for name in ("conv", "critic_proj", "q", "curl_W"):
+    for name in ("conv", "critic_proj", "q"):
         assert not np.allclose(jax.tree_util.tree_leaves(new.critic[name])[0], jax.tree_util.tree_leaves(state.critic[name])[0]), name
+    assert not np.allclose(new.curl["W"], state.curl["W"])
     for name in ("actor_proj", "trunk"):
         assert not np.allclose(jax.tree_util.tree_leaves(new.actor[name])[0], jax.tree_util.tree_leaves(state.actor[name])[0]), name
     assert all(np.isfinite(float(v)) for v in metrics.values())
@@ -82,7 +85,9 @@ def test_encoder_bit_identical_after_freeze_while_heads_train(agent):
         state, _ = upd(state, make_batch(agent, jax.random.PRNGKey(i)), jax.random.PRNGKey(100 + i))
     state = agent.freeze(state)
     assert freeze_lib.is_frozen(state.critic_opt) and freeze_lib.is_frozen(state.actor_opt)
-    frozen_encoder = jax.tree_util.tree_map(np.array, {k: state.critic[k] for k in ("conv", "critic_proj", "curl_W")})
+    frozen_encoder = jax.tree_util.tree_map(np.array, {k: state.critic[k] for k in ("conv", "critic_proj")})
+    frozen_w = np.array(state.curl["W"])
+    assert state.curl_opt is None  # CURL stops at the freeze
     frozen_actor_proj = jax.tree_util.tree_map(np.array, state.actor["actor_proj"])
     # After the freeze the target encoder is the online encoder.
     jax.tree_util.tree_map(np.testing.assert_array_equal, state.target["conv"], state.critic["conv"])
@@ -94,10 +99,31 @@ def test_encoder_bit_identical_after_freeze_while_heads_train(agent):
     for k, v in frozen_encoder.items():
         jax.tree_util.tree_map(np.testing.assert_array_equal, v, state.critic[k])
     jax.tree_util.tree_map(np.testing.assert_array_equal, frozen_actor_proj, state.actor["actor_proj"])
+    np.testing.assert_array_equal(frozen_w, state.curl["W"])
     jax.tree_util.tree_map(np.testing.assert_array_equal, frozen_encoder["conv"], state.target["conv"])
     for before, after in zip(heads_before, (state.critic["q"], state.actor["trunk"], state.target["q"])):
         assert any(not np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)))
     assert np.isfinite(float(metrics["critic_loss"]))
+
+
+def test_curl_step_is_two_identical_adam_steps_on_the_encoder(agent):
+    """The official code steps the encoder with encoder_optimizer and cpc_optimizer on the
+    same CURL gradient: check our update equals critic step + 2 x one Adam step."""
+    state = agent.init(jax.random.PRNGKey(0))
+    state = state.replace(step=jnp.ones((), jnp.int32))  # an update without the actor step
+    batch = make_batch(agent, jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    new, _ = agent.update(state, batch, key)
+    # Same update with the CURL learning rate at zero isolates the critic step.
+    no_curl = CurlSac(agent.action_dim, dataclasses.replace(TINY, encoder_lr=0.0))
+    critic_only, _ = no_curl.update(state, batch, key)
+    # First Adam step moves each parameter by lr * g / (|g| + eps) ~ lr * sign(g).
+    delta = np.asarray(new.critic["critic_proj"]["Dense_0"]["kernel"] - critic_only.critic["critic_proj"]["Dense_0"]["kernel"])
+    moved = np.abs(delta) > 1e-6
+    assert moved.mean() > 0.2  # rows fed by dead ReLU features get no gradient
+    np.testing.assert_allclose(np.abs(delta[moved]), 2 * TINY.encoder_lr, rtol=0.02)
+    w_delta = np.asarray(new.curl["W"] - state.curl["W"])
+    np.testing.assert_allclose(np.abs(w_delta[np.abs(w_delta) > 1e-6]), TINY.encoder_lr, rtol=0.02)
 
 
 def test_freeze_keeps_head_optimizer_state():

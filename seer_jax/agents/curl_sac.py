@@ -16,10 +16,18 @@ pure function of its arguments and can be ``jax.jit``-ed:
 * :meth:`CurlSac.update_latent` ``(state, batch, key) -> (state, metrics)`` after the
   freeze, on stored latents only.
 
-Parameter layout: ``critic = {conv, critic_proj, q, curl_W}`` (the critic owns the conv
+Parameter layout: ``critic = {conv, critic_proj, q}`` (the critic owns the conv
 stack), ``actor = {actor_proj, trunk}`` (the actor reuses the critic's conv stack through
 ``stop_gradient`` and owns its own projection), ``target = {conv, critic_proj, q}``.
-The SEER "encoder" label covers ``conv``, ``critic_proj``, ``curl_W`` and ``actor_proj``.
+``curl = {W}`` (CURL's bilinear matrix). The SEER "encoder" label covers ``conv``,
+``critic_proj`` and ``actor_proj``; CURL (``W`` and its optimizer) stops at the freeze.
+
+Optimizers follow the official CURL code: the critic's Adam steps the encoder and Q heads
+on the critic loss; CURL's two Adams (``encoder_optimizer`` over the encoder and
+``cpc_optimizer`` over encoder and ``W``, same learning rate and betas) step on the CURL
+loss. Fed the same encoder gradients, those two keep identical moments, so the encoder
+moves by exactly twice one Adam step of the CURL gradient, ``W`` by one: one forward pass
+through the encoder, two backward passes (critic and CURL cotangents).
 """
 
 from __future__ import annotations
@@ -73,18 +81,24 @@ class CurlSacConfig:
 
 @struct.dataclass
 class CurlSacState:
-    critic: Params  # {conv, critic_proj, q, curl_W}
+    critic: Params  # {conv, critic_proj, q}
+    curl: Params  # {W}
     actor: Params  # {actor_proj, trunk}
     log_alpha: jax.Array  # ()
     target: Params  # {conv, critic_proj, q}
     critic_opt: Any
+    curl_opt: Any  # None after the freeze
     actor_opt: Any
     alpha_opt: Any
     step: jax.Array  # () int32, updates done
 
 
-CRITIC_ENCODER_KEYS = ("conv", "critic_proj", "curl_W")
+CRITIC_ENCODER_KEYS = ("conv", "critic_proj")
 ACTOR_ENCODER_KEYS = ("actor_proj",)
+
+
+def _encoder_part(critic: Params) -> Params:
+    return {k: critic[k] for k in CRITIC_ENCODER_KEYS}
 
 
 def _copy(tree):
@@ -109,12 +123,14 @@ class CurlSac:
         self.critic_labels = functools.partial(freeze_lib.label_params, encoder_keys=CRITIC_ENCODER_KEYS)
         self.actor_labels = functools.partial(freeze_lib.label_params, encoder_keys=ACTOR_ENCODER_KEYS)
         self.alpha_tx = optax.adam(c.alpha_lr, b1=c.alpha_beta1)
+        self.curl_tx = optax.adam(c.encoder_lr)  # CURL's encoder/cpc optimizers: torch default betas
 
     # ------------------------------------------------------------------ optimizers
     def critic_tx(self, frozen: bool) -> optax.GradientTransformation:
-        """Adam over ``{conv, critic_proj, curl_W}`` (encoder label) and ``{q}`` (heads)."""
+        """Adam over ``{conv, critic_proj}`` (encoder label) and ``{q}`` (heads), all at
+        ``critic_lr`` as the official critic_optimizer (``encoder_lr`` is CURL's)."""
         c = self.config
-        return self._tx(self.critic_labels, c.encoder_lr, c.critic_lr, frozen)
+        return self._tx(self.critic_labels, c.critic_lr, c.critic_lr, frozen)
 
     def actor_tx(self, frozen: bool) -> optax.GradientTransformation:
         """Adam over ``{actor_proj}`` (encoder label) and ``{trunk}`` (heads)."""
@@ -173,7 +189,7 @@ class CurlSac:
     def init(self, key: jax.Array) -> CurlSacState:
         """Fresh parameters, targets (copies of the critic) and optimizer states."""
         c = self.config
-        k_conv, k_cp, k_ap, k_q, k_pi = jax.random.split(key, 5)
+        k_conv, k_cp, k_ap, k_q, k_pi, k_w = jax.random.split(key, 6)
         x = jnp.zeros((1, c.crop_size, c.crop_size, 3 * c.frame_stack))
         conv = self.conv.init(k_conv, x)["params"]
         h = self._conv(conv, x)
@@ -182,16 +198,19 @@ class CurlSac:
             "conv": conv,
             "critic_proj": self.proj.init(k_cp, h)["params"],
             "q": self.q.init(k_q, z, jnp.zeros((1, self.action_dim)))["params"],
-            "curl_W": jnp.zeros((c.latent_dim, c.latent_dim)),  # torch.rand in CURL; zero is standard in JAX ports
         }
         actor = {"actor_proj": self.proj.init(k_ap, h)["params"], "trunk": self.pi.init(k_pi, z)["params"]}
+        # uniform [0, 1) as torch.rand in the official CURL code
+        curl = {"W": jax.random.uniform(k_w, (c.latent_dim, c.latent_dim))}
         log_alpha = jnp.asarray(math.log(c.init_temperature), jnp.float32)
         return CurlSacState(
             critic=critic,
+            curl=curl,
             actor=actor,
             log_alpha=log_alpha,
             target=_copy({k: critic[k] for k in ("conv", "critic_proj", "q")}),
             critic_opt=self.critic_tx(False).init(critic),
+            curl_opt=self.curl_tx.init({**_encoder_part(critic), **curl}),
             actor_opt=self.actor_tx(False).init(actor),
             alpha_opt=self.alpha_tx.init(log_alpha),
             step=jnp.zeros((), jnp.int32),
@@ -341,23 +360,40 @@ class CurlSac:
         z_next_target, z_pos = z_target[:b], z_target[b:]
         y = self._td_target(state, z_next_actor, z_next_target, batch["reward"], batch["discount"], k_target)
 
-        def loss_fn(critic):
-            h = self._conv(critic["conv"], obs)
-            z = self._proj(critic["critic_proj"], h)
-            q1, q2 = self._q(critic["q"], z, batch["action"])
-            critic_loss = jnp.mean((q1 - y) ** 2) + jnp.mean((q2 - y) ** 2)
-            logits = z @ critic["curl_W"] @ z_pos.T
-            logits = logits - jnp.max(logits, axis=1, keepdims=True)
-            curl_loss = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b)).mean()
-            return critic_loss + curl_loss, (h, z, critic_loss, curl_loss, q1)
+        def encode(enc):
+            h = self._conv(enc["conv"], obs)
+            return self._proj(enc["critic_proj"], h), h
 
-        grads, (h, z, critic_loss, curl_loss, q1) = jax.grad(loss_fn, has_aux=True)(state.critic)
-        updates, critic_opt = self.critic_tx(False).update(grads, state.critic_opt)
+        z, encoder_vjp, h = jax.vjp(encode, _encoder_part(state.critic), has_aux=True)
+
+        def q_loss(z, q):
+            q1, q2 = self._q(q, z, batch["action"])
+            return jnp.mean((q1 - y) ** 2) + jnp.mean((q2 - y) ** 2), q1
+
+        def curl_loss_fn(z, w):
+            logits = z @ w @ z_pos.T
+            logits = logits - jnp.max(logits, axis=1, keepdims=True)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b)).mean()
+
+        (critic_loss, q1), (dz_critic, g_q) = jax.value_and_grad(q_loss, argnums=(0, 1), has_aux=True)(z, state.critic["q"])
+        curl_loss, (dz_curl, g_w) = jax.value_and_grad(curl_loss_fn, argnums=(0, 1))(z, state.curl["W"])
+        (g_encoder_critic,) = encoder_vjp(dz_critic)
+        (g_encoder_curl,) = encoder_vjp(dz_curl)
+
+        # Critic step (critic_optimizer): encoder and Q heads on the critic loss.
+        updates, critic_opt = self.critic_tx(False).update({**g_encoder_critic, "q": g_q}, state.critic_opt)
         state = state.replace(critic=optax.apply_updates(state.critic, updates), critic_opt=critic_opt)
 
         h, z = jax.lax.stop_gradient(h), jax.lax.stop_gradient(z)
         actor_latent = lambda actor: self._proj(actor["actor_proj"], h)  # noqa: E731
         state, actor_metrics = self._maybe_actor_step(state, actor_latent, z, k_actor, frozen=False)
+
+        # CURL step, after the critic, actor and target steps as in the official code.
+        curl_updates, curl_opt = self.curl_tx.update({**g_encoder_curl, "W": g_w}, state.curl_opt)
+        critic = dict(state.critic)
+        for k in CRITIC_ENCODER_KEYS:  # encoder_optimizer + cpc_optimizer: two identical Adam steps
+            critic[k] = jax.tree_util.tree_map(lambda p, u: p + 2.0 * u, critic[k], curl_updates[k])
+        state = state.replace(critic=critic, curl={"W": state.curl["W"] + curl_updates["W"]}, curl_opt=curl_opt)
         metrics = {
             "critic_loss": critic_loss,
             "curl_loss": curl_loss,
@@ -375,6 +411,7 @@ class CurlSac:
             critic_opt=freeze_lib.freeze_opt_state(state.critic_opt, self.critic_tx(True), state.critic),
             actor_opt=freeze_lib.freeze_opt_state(state.actor_opt, self.actor_tx(True), state.actor),
             target=_copy({k: state.critic[k] for k in ("conv", "critic_proj", "q")}),
+            curl_opt=None,  # CURL stops at the freeze
         )
 
     def update_latent(self, state: CurlSacState, batch: dict[str, Any], key: jax.Array):
