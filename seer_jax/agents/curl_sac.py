@@ -101,6 +101,11 @@ def _encoder_part(critic: Params) -> Params:
     return {k: critic[k] for k in CRITIC_ENCODER_KEYS}
 
 
+def _target_copy(critic: Params) -> Params:
+    """A hard copy of the whole critic (encoder and Q heads) as the target critic."""
+    return _copy({k: critic[k] for k in ("conv", "critic_proj", "q")})
+
+
 def _copy(tree):
     # Distinct buffers, so that online and target parameters can both be donated.
     return jax.tree_util.tree_map(jnp.copy, tree)
@@ -208,7 +213,7 @@ class CurlSac:
             curl=curl,
             actor=actor,
             log_alpha=log_alpha,
-            target=_copy({k: critic[k] for k in ("conv", "critic_proj", "q")}),
+            target=_target_copy(critic),
             critic_opt=self.critic_tx(False).init(critic),
             curl_opt=self.curl_tx.init({**_encoder_part(critic), **curl}),
             actor_opt=self.actor_tx(False).init(actor),
@@ -410,7 +415,7 @@ class CurlSac:
         return state.replace(
             critic_opt=freeze_lib.freeze_opt_state(state.critic_opt, self.critic_tx(True), state.critic),
             actor_opt=freeze_lib.freeze_opt_state(state.actor_opt, self.actor_tx(True), state.actor),
-            target=_copy({k: state.critic[k] for k in ("conv", "critic_proj", "q")}),
+            target=_target_copy(state.critic),
             curl_opt=None,  # CURL stops at the freeze
         )
 
