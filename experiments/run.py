@@ -84,9 +84,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=positive_int, default=None, help="write training metrics every N agent steps; " + both("log_every"))
     p.add_argument("--critic-lr", type=positive_float, default=None, help="DeepMind Control critic learning rate; default: 1e-3 (cheetah_run 2e-4)")
     p.add_argument("--episode-length", type=positive_int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--run-dir", default=None, help="run folder; default: runs/TASK-sSEED-TIME")
+    p.add_argument("--run-dir", default=None, help="run folder; default: runs/TASK-sSEED-TIME. A folder that holds checkpoints of the same configuration is resumed")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run in RUN_DIR from its newest checkpoint, with the configuration saved there (other flags are ignored except --no-progress, --checkpoint-every, --keep-checkpoints)")
+    p.add_argument("--checkpoint-every", type=non_negative_int, default=None, help="save a checkpoint (agent, replay buffer, RNG, environment, logs) every N env steps, 0: only at the end; default: 10000")
+    p.add_argument("--keep-checkpoints", type=positive_int, default=None, help="how many recent checkpoints to keep; default: 2")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return p
+
+
+def config_from_run_dir(run_dir: str, args):
+    """The configuration saved in a run folder (for --resume)."""
+    import json
+
+    from seer_jax.train import ConfigError, TrainConfig
+
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise ConfigError(f"--resume {run_dir}: no config.json there; is it a seer_jax run folder?")
+    with open(path) as f:
+        saved = json.load(f)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in saved.items() if k in names}
+    values["run_dir"] = run_dir
+    values["progress"] = not args.no_progress
+    for k in ("checkpoint_every", "keep_checkpoints"):
+        if getattr(args, k) is not None:
+            values[k] = getattr(args, k)
+    return TrainConfig(**values)
 
 
 def config_from_args(argv: list[str] | None = None):
@@ -94,6 +118,8 @@ def config_from_args(argv: list[str] | None = None):
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.resume:
+        return config_from_run_dir(args.resume, args)
     values = {}
     if args.preset:
         values.update({k: v for k, v in PRESETS[args.preset].items() if not k.startswith("_")})
@@ -107,15 +133,22 @@ def config_from_args(argv: list[str] | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     platform.configure_rendering()
-    cfg = config_from_args(argv)
+    from seer_jax.checkpoint import CheckpointError
     from seer_jax.replay import ReplayBudgetError
-    from seer_jax.train import ConfigError, train
+    from seer_jax.train import ConfigError, TrainingDiverged, train
 
     try:
+        cfg = config_from_args(argv)
         train(cfg.resolved())
-    except (ConfigError, ReplayBudgetError) as e:
+    except (ConfigError, ReplayBudgetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"error: training diverged: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("\ninterrupted; re-run the same command (or use --resume RUN_DIR) to continue from the last checkpoint.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -37,25 +37,52 @@ class CsvLog:
             w.writerow(row)
 
 
+def _truncate_csv(path: str, keep_up_to: int | None) -> None:
+    """Drop every row (all rows when ``keep_up_to`` is None) logged after ``keep_up_to``
+    env steps; the rewrite goes through a temporary file, so it is atomic."""
+    if not os.path.exists(path):
+        return
+    if keep_up_to is None:
+        os.remove(path)
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and float(r[0]) <= keep_up_to]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+    os.replace(tmp, path)
+
+
 class RunLogger:
     """Writes ``config.json``, ``train.csv``, ``eval.csv`` and TensorBoard events to
     ``run_dir`` and drives a progress bar over environment steps."""
 
-    def __init__(self, run_dir: str, config: Mapping[str, Any], total_env_steps: int, progress: bool = True):
+    def __init__(self, run_dir: str, config: Mapping[str, Any], total_env_steps: int, progress: bool = True,
+                 resume_env_steps: int | None = None):
+        """``resume_env_steps``: continue a run from a checkpoint taken at that many env
+        steps (rows logged after it are dropped, TensorBoard events after it purged);
+        None starts the logs afresh."""
         os.makedirs(run_dir, exist_ok=True)
         self.run_dir = run_dir
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(dict(config), f, indent=2, sort_keys=True, default=str)
+        for name in ("train.csv", "eval.csv"):
+            _truncate_csv(os.path.join(run_dir, name), resume_env_steps)
         self.train_csv = CsvLog(os.path.join(run_dir, "train.csv"))
         self.eval_csv = CsvLog(os.path.join(run_dir, "eval.csv"))
         try:
             from tensorboardX import SummaryWriter
 
-            self.tb = SummaryWriter(os.path.join(run_dir, "tb"))
+            purge = None if resume_env_steps is None else resume_env_steps + 1
+            self.tb = SummaryWriter(os.path.join(run_dir, "tb"), purge_step=purge)
         except ImportError:  # pragma: no cover - tensorboardX is a requirement
             self.tb = None
         self.bar = tqdm(
             total=total_env_steps,
+            initial=resume_env_steps or 0,
             unit="env step",
             unit_scale=True,
             dynamic_ncols=True,

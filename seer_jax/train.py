@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from seer_jax import replay as replay_lib
+from seer_jax.checkpoint import RunCheckpointer
 from seer_jax.logging import RateMeter, RunLogger
 from seer_jax.settings import MB, Setting, setting_for
 
@@ -57,6 +58,8 @@ class TrainConfig:
     run_dir: str | None = None
     progress: bool = True
     critic_lr: float | None = None  # DMC; None: 1e-3 (cheetah_run: 2e-4)
+    checkpoint_every: int = 10_000  # env steps; 0: only at the end
+    keep_checkpoints: int = 2
 
     @property
     def setting(self) -> Setting:
@@ -84,6 +87,11 @@ class TrainConfig:
             v = getattr(c, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}.")
+        if not isinstance(c.checkpoint_every, int) or c.checkpoint_every < 0 or not isinstance(c.keep_checkpoints, int) or c.keep_checkpoints < 1:
+            raise ConfigError(
+                f"--checkpoint-every must be a non-negative integer (env steps; 0: only at the end) and --keep-checkpoints "
+                f"a positive integer, got {c.checkpoint_every!r} and {c.keep_checkpoints!r}."
+            )
         if c.init_steps < 0 or c.eval_every < 0:
             raise ConfigError("--init-steps and --eval-every must be non-negative.")
         if not c.replay_budget_mb > 0:
@@ -158,13 +166,61 @@ def make_observe(replay: replay_lib.Replay, agent, frozen: bool):
     return jax.jit(observe, donate_argnums=0)
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train one agent; returns the summary that is also written to ``summary.json``."""
+class TrainingDiverged(RuntimeError):
+    """A loss or parameter became NaN or infinite; the message names the step and quantity."""
+
+
+# Fields that may differ when a run is resumed (they do not change what is trained).
+RESUMABLE_FIELDS = ("progress", "run_dir", "checkpoint_every", "keep_checkpoints")
+
+
+def _check_resumable(cfg: TrainConfig) -> None:
+    path = os.path.join(cfg.run_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    now = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    diff = [k for k in sorted(set(saved) | set(now)) if k not in RESUMABLE_FIELDS and saved.get(k) != now.get(k)]
+    if diff:
+        raise ConfigError(
+            f"The run folder {cfg.run_dir} holds a run with a different configuration ("
+            + ", ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} now" for k in diff)
+            + "). Resume it with `--resume " + cfg.run_dir + "` (its own configuration), or choose another --run-dir."
+        )
+
+
+class _Phase:
+    """What changes at the freeze: the buffer, the jitted learn/observe steps."""
+
+    def __init__(self, name, replay, learn, observe):
+        self.name, self.replay, self.learn, self.observe = name, replay, learn, observe
+
+
+def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | None:
+    """Train one agent; returns the summary that is also written to ``summary.json``.
+
+    Checkpoints go to ``RUN_DIR/checkpoints`` every ``checkpoint_every`` env steps and
+    at the end; a run folder with checkpoints is resumed from the newest readable one
+    (exactly: on CPU a resumed run ends with the same parameters and logs as one that
+    never stopped). ``stop_after`` (agent steps) saves a checkpoint there and returns
+    None, as an interrupted run would.
+    """
     cfg = cfg.resolved()
     setting = cfg.setting
     t_start = time.perf_counter()
+    summary_path = os.path.join(cfg.run_dir, "summary.json")
+    if os.path.exists(summary_path):
+        _check_resumable(cfg)
+        with open(summary_path) as f:
+            summary = json.load(f)
+        print(f"seer_jax: {cfg.run_dir} is a finished run (eval return {summary['final_eval_return_mean']:.1f}); nothing to do.")
+        return summary
+    checkpointer = RunCheckpointer(cfg.run_dir, cfg.keep_checkpoints)
+    if checkpointer.steps():
+        _check_resumable(cfg)
+
     env = setting.make_env(cfg, cfg.seed, True)
-    eval_env = setting.make_env(cfg, cfg.seed + 10_000, False)
     agent = setting.make_agent(cfg, env)
     total = cfg.agent_steps
     max_slots = setting.max_slots(cfg)
@@ -176,44 +232,110 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         capacity=replay_lib.capacity_for_budget(budget, agent.frame_spec, agent.action_spec, min_capacity=min_cap, max_capacity=max_slots),
         stack=agent.obs_shape[0],
     )
-    logger = RunLogger(cfg.run_dir, dataclasses.asdict(cfg), total * cfg.action_repeat, cfg.progress)
+
+    def latent_replay():
+        return replay_lib.Replay(
+            item_spec=agent.latent_spec,
+            action_spec=agent.action_spec,
+            capacity=replay_lib.capacity_for_budget(budget, agent.latent_spec, agent.action_spec, min_capacity=min_cap, max_capacity=max_slots),
+            stack=1,
+        )
+
+    def make_phase(name: str) -> _Phase:
+        replay = image_replay if name == "images" else latent_replay()
+        update = agent.update if name == "images" else agent.update_latent
+        return _Phase(name, replay, make_learn(replay, update, cfg.batch_size, agent.n_step, agent.gamma),
+                      make_observe(replay, agent, frozen=name == "latents"))
+
+    key = jax.random.PRNGKey(cfg.seed)
+    k_init, k_obs, k_update, k_eval, k_migrate = jax.random.split(key, 5)
+    act = jax.jit(agent.act, static_argnums=3)
+    zero_action = np.zeros(agent.action_spec.shape, agent.action_spec.dtype)
+
+    def arrays_template(meta):
+        """The structure of a checkpoint's arrays (its phase decides the state's shape)."""
+        fresh = agent.init(k_init)
+        latents = meta["phase"] == "latents"
+        return {
+            "agent": jax.eval_shape(agent.freeze, fresh) if latents else fresh,
+            "replay": jax.eval_shape((latent_replay() if latents else image_replay).init),
+            "policy_action": np.asarray(zero_action),
+            "env": {k: np.zeros(shape, dtype) for k, (shape, dtype) in meta["env_shapes"].items()},
+        }
+
+    restored = checkpointer.restore_latest(arrays_template)
+    # Loop state: everything below is saved in checkpoints.
+    if restored is None:
+        start_step, n_obs = 0, 0
+        agent_state = agent.init(k_init)
+        phase = make_phase("images")
+        replay_state = phase.replay.init()
+        np_rng = np.random.default_rng(cfg.seed)
+        episode_return, episode_count, last_return = 0.0, 0, float("nan")
+        metrics = prev_metrics = None
+        phase_time = {"images": 0.0, "latents": 0.0}
+        phase_steps = {"images": 0, "latents": 0}
+        capacity = {"images": image_replay.capacity, "latents": None}
+        eval_rows: list[dict[str, Any]] = []
+        next_eval = cfg.eval_every if cfg.eval_every else None
+        ts = env.reset()
+        replay_state, policy_action = phase.observe(
+            replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True, jax.random.fold_in(k_obs, n_obs)
+        )
+    else:
+        start_step, arrays, meta = restored
+        agent_state, replay_state, policy_action = arrays["agent"], arrays["replay"], arrays["policy_action"]
+        phase = make_phase(meta["phase"])
+        env.set_state(arrays["env"])
+        np_rng = np.random.default_rng()
+        np_rng.bit_generator.state = meta["np_rng"]
+        n_obs, episode_count = meta["n_obs"], meta["episode_count"]
+        episode_return = meta["episode_return"]
+        last_return = float("nan") if meta["last_return"] is None else meta["last_return"]
+        metrics, prev_metrics = meta["metrics"], meta["prev_metrics"]
+        phase_time, phase_steps, capacity = meta["phase_time"], meta["phase_steps"], meta["capacity"]
+        eval_rows, next_eval = meta["eval_rows"], meta["next_eval"]
+
+    logger = RunLogger(cfg.run_dir, dataclasses.asdict(cfg), total * cfg.action_repeat, cfg.progress,
+                       resume_env_steps=None if restored is None else start_step * cfg.action_repeat)
     device = jax.devices()[0]
     logger.message(
         f"seer_jax: {cfg.task} ({setting.name}) on {device.platform.upper()} ({device.device_kind}); "
         f"{total} agent steps x action repeat {cfg.action_repeat}; "
         f"freeze {'at agent step ' + str(cfg.freeze_step) if cfg.freeze_step else 'off'}; run folder {cfg.run_dir}"
     )
-    logger.message(
-        f"replay: {image_replay.capacity} image transitions "
-        f"({image_replay.bytes_per_slot} B each, {image_replay.nbytes / MB:.0f} MB of a {cfg.replay_budget_mb:.0f} MB budget)"
-    )
+    if restored is None:
+        logger.message(
+            f"replay: {image_replay.capacity} image transitions "
+            f"({image_replay.bytes_per_slot} B each, {image_replay.nbytes / MB:.0f} MB of a {cfg.replay_budget_mb:.0f} MB budget)"
+        )
+    else:
+        logger.message(
+            f"resumed from the checkpoint at agent step {start_step} ({start_step * cfg.action_repeat} env steps, "
+            f"phase {phase.name}, {int(replay_state.size)} stored observations)"
+        )
 
-    key = jax.random.PRNGKey(cfg.seed)
-    k_init, k_obs, k_update, k_eval, k_migrate = jax.random.split(key, 5)
-    agent_state = agent.init(k_init)
-    np_rng = np.random.default_rng(cfg.seed)
-    act = jax.jit(agent.act, static_argnums=3)
+    def save_checkpoint(step_done: int) -> None:
+        env_state = {k: np.asarray(v) for k, v in env.get_state().items()}
+        meta = {
+            "phase": phase.name, "n_obs": n_obs, "episode_count": episode_count, "episode_return": episode_return,
+            "last_return": None if last_return != last_return else last_return,
+            "np_rng": np_rng.bit_generator.state,
+            "metrics": _floats(metrics), "prev_metrics": _floats(prev_metrics),
+            "phase_time": phase_time, "phase_steps": phase_steps, "capacity": capacity,
+            "eval_rows": eval_rows, "next_eval": next_eval,
+            "env_shapes": {k: [list(v.shape), v.dtype.name] for k, v in env_state.items()},
+            "env_steps": step_done * cfg.action_repeat,
+        }
+        checkpointer.save(step_done, {"agent": agent_state, "replay": replay_state, "policy_action": np.asarray(policy_action), "env": env_state}, meta)
 
-    replay, replay_state = image_replay, image_replay.init()
-    learn = make_learn(replay, agent.update, cfg.batch_size, agent.n_step, agent.gamma)
-    observe = make_observe(replay, agent, frozen=False)
-    phase = "images"
-    zero_action = np.zeros(agent.action_spec.shape, agent.action_spec.dtype)
-
-    ts = env.reset()
-    n_obs = 0  # observations stored (a key per observation)
-    replay_state, policy_action = observe(replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True, jax.random.fold_in(k_obs, n_obs))
-    episode_return, episode_count, last_return = 0.0, 0, float("nan")
-    metrics = prev_metrics = None
-    phase_time = {"images": 0.0, "latents": 0.0}
-    phase_steps = {"images": 0, "latents": 0}
-    capacity = {"images": image_replay.capacity, "latents": None}
     step_rate, update_rate = RateMeter(), RateMeter()
-    eval_rows = []
-    next_eval = cfg.eval_every if cfg.eval_every else None
     t_phase = time.perf_counter()
+    next_checkpoint = None
+    if cfg.checkpoint_every:
+        next_checkpoint = (start_step * cfg.action_repeat // cfg.checkpoint_every + 1) * cfg.checkpoint_every
 
-    for step in range(total):
+    for step in range(start_step, total):
         if step < cfg.init_steps:
             action = setting.random_action(np_rng, env)
         else:
@@ -221,50 +343,42 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         ts = env.step(action)
         episode_return += ts.reward
         n_obs += 1
-        replay_state, policy_action = observe(
+        replay_state, policy_action = phase.observe(
             replay_state, agent_state, ts.observation, action, ts.reward, ts.discount, False, jax.random.fold_in(k_obs, n_obs)
         )
-        if step >= max(cfg.init_steps, replay.stack + 1):
+        if step >= max(cfg.init_steps, phase.replay.stack + 1):
             prev_metrics = metrics
-            agent_state, metrics = learn(agent_state, replay_state, jax.random.fold_in(k_update, step))
+            agent_state, metrics = phase.learn(agent_state, replay_state, jax.random.fold_in(k_update, step))
             update_rate.tick()
         if ts.last():
-            last_return, episode_count = episode_return, episode_count + 1
+            last_return, episode_count = float(episode_return), episode_count + 1
             episode_return = 0.0
             ts = env.reset()
             n_obs += 1
-            replay_state, policy_action = observe(
+            replay_state, policy_action = phase.observe(
                 replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True, jax.random.fold_in(k_obs, n_obs)
             )
         env_steps = (step + 1) * cfg.action_repeat
-        phase_steps[phase] += 1
+        phase_steps[phase.name] += 1
 
         if cfg.freeze_step is not None and step + 1 == cfg.freeze_step:
             jax.block_until_ready(agent_state)
             phase_time["images"] += time.perf_counter() - t_phase
             t0 = time.perf_counter()
             agent_state = agent.freeze(agent_state)
-            latent_replay = replay_lib.Replay(
-                item_spec=agent.latent_spec,
-                action_spec=agent.action_spec,
-                capacity=replay_lib.capacity_for_budget(budget, agent.latent_spec, agent.action_spec, min_capacity=min_cap, max_capacity=max_slots),
-                stack=1,
-            )
+            old_replay = phase.replay
+            phase = make_phase("latents")
             frozen_state = agent_state
             replay_state = replay_lib.migrate(
-                replay, replay_state, latent_replay,
+                old_replay, replay_state, phase.replay,
                 lambda stacks, k: agent.encode(frozen_state, stacks, k), k_migrate, cfg.migrate_chunk,
             )
-            replay = latent_replay
-            learn = make_learn(replay, agent.update_latent, cfg.batch_size, agent.n_step, agent.gamma)
-            observe = make_observe(replay, agent, frozen=True)
-            phase = "latents"
-            capacity["latents"] = latent_replay.capacity
+            capacity["latents"] = phase.replay.capacity
             logger.message(
                 f"[freeze] agent step {step + 1}: encoder frozen, {int(replay_state.size)} observations migrated "
                 f"in {time.perf_counter() - t0:.1f}s; replay capacity {image_replay.capacity} images -> "
-                f"{latent_replay.capacity} latents ({latent_replay.bytes_per_slot} B each, "
-                f"{latent_replay.nbytes / MB:.0f} MB of {cfg.replay_budget_mb:.0f} MB)"
+                f"{phase.replay.capacity} latents ({phase.replay.bytes_per_slot} B each, "
+                f"{phase.replay.nbytes / MB:.0f} MB of {cfg.replay_budget_mb:.0f} MB)"
             )
             # The observation just stored as a frame is the one the policy acts on next;
             # its action was computed before the freeze, with the same (now frozen) encoder.
@@ -275,7 +389,16 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             row = {k: float(v) for k, v in metrics.items()}
             if prev_metrics is not None:
                 row.update({k: float(prev_metrics[k]) for k, v in row.items() if v != v})
-            row.update(episode_return=last_return, episodes=episode_count, phase=phase)
+            bad = [k for k, v in row.items() if not math.isfinite(v)]
+            if bad:
+                good = checkpointer.steps()
+                raise TrainingDiverged(
+                    f"{', '.join(bad)} became non-finite at agent step {step + 1} ({env_steps} env steps). "
+                    + (f"The last good checkpoint (agent step {good[-1]}) is kept in {checkpointer.directory}; "
+                       "lower the learning rate or check the inputs before resuming." if good else
+                       "No checkpoint was written yet; lower the learning rate or check the inputs.")
+                )
+            row.update(episode_return=last_return, episodes=episode_count, phase=phase.name)
             game_score = getattr(env, "last_game_score", None)
             if game_score is not None:
                 row["game_score"] = game_score
@@ -285,20 +408,37 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             while next_eval <= env_steps:
                 next_eval += cfg.eval_every
             t0 = time.perf_counter()
-            eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, eval_env, k_eval, env_steps, phase))
+            eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, k_eval, env_steps, phase.name))
             t_phase += time.perf_counter() - t0  # evaluation is not training time
 
         rate = step_rate.tick()
-        postfix = dict(phase=phase, sps=f"{rate * cfg.action_repeat:.0f}", ups=f"{update_rate.rate:.1f}", ret=f"{last_return:.0f}")
-        if phase == "images" and cfg.freeze_step is not None and rate > 0:
+        postfix = dict(phase=phase.name, sps=f"{rate * cfg.action_repeat:.0f}", ups=f"{update_rate.rate:.1f}", ret=f"{last_return:.0f}")
+        if phase.name == "images" and cfg.freeze_step is not None and rate > 0:
             # The overall ETA extrapolates the slow pixel phase; say when it ends.
             postfix["freeze_in"] = _hms((cfg.freeze_step - step - 1) / rate)
         logger.progress(cfg.action_repeat, **postfix)
 
+        stop = stop_after is not None and step + 1 == stop_after and step + 1 < total
+        if (next_checkpoint is not None and env_steps >= next_checkpoint and step + 1 < total) or stop:
+            while next_checkpoint is not None and next_checkpoint <= env_steps:
+                next_checkpoint += cfg.checkpoint_every
+            jax.block_until_ready(agent_state)
+            t0 = time.perf_counter()
+            phase_time[phase.name] += t0 - t_phase
+            save_checkpoint(step + 1)
+            t_phase = time.perf_counter()
+            if stop:
+                logger.message(f"stopped after agent step {step + 1}; resume with --resume {cfg.run_dir}")
+                logger.close()
+                env.close()
+                return None
+
     jax.block_until_ready(agent_state)
-    phase_time[phase] += time.perf_counter() - t_phase
+    phase_time[phase.name] += time.perf_counter() - t_phase
     if not eval_rows or eval_rows[-1]["env_steps"] != total * cfg.action_repeat:
-        eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, eval_env, k_eval, total * cfg.action_repeat, phase))
+        eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, k_eval, total * cfg.action_repeat, phase.name))
+    if cfg.checkpoint_every:
+        save_checkpoint(total)
     final = eval_rows[-1]
     summary = {
         "task": cfg.task,
@@ -317,9 +457,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "agent_steps_per_s_images": phase_steps["images"] / max(phase_time["images"], 1e-9),
         "agent_steps_per_s_latents": (phase_steps["latents"] / phase_time["latents"]) if phase_time["latents"] else None,
         "wall_clock_s": time.perf_counter() - t_start,
+        "resumed": restored is not None,
         "run_dir": cfg.run_dir,
     }
-    with open(os.path.join(cfg.run_dir, "summary.json"), "w") as f:
+    with open(summary_path, "w") as f:
         json.dump(summary, f, indent=2)
     logger.message(
         f"done: {cfg.task} seed {cfg.seed}, {summary['env_steps']} env steps, eval return "
@@ -328,8 +469,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     )
     logger.close()
     env.close()
-    eval_env.close()
     return summary
+
+
+def _floats(metrics) -> dict[str, float] | None:
+    return None if metrics is None else {k: float(v) for k, v in metrics.items()}
 
 
 def _hms(seconds: float) -> str:
@@ -337,8 +481,14 @@ def _hms(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _evaluate_and_log(cfg, setting, logger, act, agent_state, eval_env, key, env_steps, phase) -> dict[str, Any]:
-    row = evaluate(act, agent_state, eval_env, cfg.eval_episodes, jax.random.fold_in(key, env_steps))
+def _evaluate_and_log(cfg, setting, logger, act, agent_state, key, env_steps, phase) -> dict[str, Any]:
+    # A fresh evaluation environment per evaluation, seeded by the step: evaluations do
+    # not depend on each other, so a resumed run evaluates exactly as an unbroken one.
+    eval_env = setting.make_env(cfg, cfg.seed + 10_000 + env_steps, False)
+    try:
+        row = evaluate(act, agent_state, eval_env, cfg.eval_episodes, jax.random.fold_in(key, env_steps))
+    finally:
+        eval_env.close()
     row.update(setting.score_extras(cfg.task, row["return_mean"]))
     row["phase"] = phase
     logger.eval(env_steps, row)

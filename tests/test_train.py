@@ -74,3 +74,30 @@ def test_cli_help_documents_flags():
     assert r.returncode == 0
     for flag in ("--task", "--replay-budget-mb", "--freeze-step", "--no-freeze", "--num-copies", "--eval-every", "--preset"):
         assert flag in r.stdout
+
+
+def test_cli_resume_of_missing_folder_is_clear(tmp_path):
+    r = run_cli("--resume", str(tmp_path / "nothing"))
+    assert r.returncode == 2
+    assert "no config.json" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_interrupted_run_resumes(tmp_path):
+    args = ["--task", "cartpole_swingup", "--env-steps", "400", "--batch-size", "8", "--init-steps", "10",
+            "--freeze-step", "30", "--eval-every", "0", "--eval-episodes", "1", "--episode-length", "96",
+            "--replay-budget-mb", "1.5", "--checkpoint-every", "160", "--no-progress", "--run-dir", str(tmp_path / "r")]
+    env = dict(os.environ, SEER_JAX_NO_REEXEC="1")
+    p = subprocess.Popen(RUN + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    ck = tmp_path / "r" / "checkpoints"
+    import time
+
+    deadline = time.time() + 240
+    while time.time() < deadline and not (ck.exists() and any(d.isdigit() for d in os.listdir(ck))):
+        time.sleep(0.2)
+    p.kill()  # a hard kill, as a preempted machine would
+    p.wait()
+    assert not (tmp_path / "r" / "summary.json").exists()
+    r = run_cli("--resume", str(tmp_path / "r"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "resumed from the checkpoint at agent step" in r.stdout + r.stderr
+    assert json.load(open(tmp_path / "r" / "summary.json"))["resumed"] is True

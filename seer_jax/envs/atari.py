@@ -16,6 +16,7 @@ Rainbow settings of the SEER method spec.
 
 from __future__ import annotations
 
+import array
 import collections
 import csv
 import os
@@ -85,11 +86,16 @@ class AtariEnv(dm_env.Environment):
         self.last_game_score: float | None = None
         self._needs_reset = True
         self._started = False
+        # Every reset (-1) and action since construction: ALE is deterministic given the
+        # seed and the actions (no sticky actions), so replaying them restores the
+        # emulator exactly (see get_state).
+        self._history = array.array("h")
 
     def _obs(self) -> np.ndarray:
         return np.stack(self._frames)[..., None]
 
     def reset(self) -> dm_env.TimeStep:
+        self._history.append(-1)
         if self._started and self._needs_reset:
             # After an episode end envpool resets itself on the next step (ignoring the
             # action): after a life loss that continues the same game, after a game over
@@ -108,6 +114,7 @@ class AtariEnv(dm_env.Environment):
     def step(self, action) -> dm_env.TimeStep:
         if self._needs_reset:
             return self.reset()
+        self._history.append(int(action))
         obs, reward, terminated, truncated, info = self._env.step(np.asarray([int(action)], np.int32))
         raw = float(reward[0])
         self._game_score += raw
@@ -123,6 +130,26 @@ class AtariEnv(dm_env.Environment):
             r = float(np.clip(raw, -1, 1)) if self.train else raw
             return dm_env.TimeStep(dm_env.StepType.LAST, r, discount, self._obs())
         return dm_env.transition(float(np.clip(raw, -1, 1)) if self.train else raw, self._obs())
+
+    # ------------------------------------------------------------------ checkpointing
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The environment's state as arrays: envpool cannot snapshot the emulator, so
+        this is the history of resets and actions since construction (2 bytes per
+        step), which :meth:`set_state` replays on a fresh environment built with the
+        same arguments (ALE is deterministic given the seed and the actions)."""
+        return {"history": np.frombuffer(self._history.tobytes(), np.int16).copy(),
+                "score": np.asarray([self._game_score, np.nan if self.last_game_score is None else self.last_game_score])}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        if self._history:
+            raise RuntimeError("AtariEnv.set_state needs a freshly built environment.")
+        for a in np.asarray(state["history"]).tolist():
+            if a == -1:
+                self.reset()
+            else:
+                self.step(a)
+        score, last = (float(v) for v in np.asarray(state["score"]))
+        self._game_score, self.last_game_score = score, (None if last != last else last)
 
     def observation_spec(self) -> specs.Array:
         return specs.Array((self.frame_stack, 84, 84, 1), np.uint8, "frames")

@@ -134,6 +134,42 @@ class DMCPixels(dm_env.Environment):
     def action_spec(self) -> specs.BoundedArray:
         return self._action_spec
 
+    # ------------------------------------------------------------------ checkpointing
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Everything the environment's future depends on, as arrays: MuJoCo's full
+        integration state (warm start included), the task's random state, the frame
+        stack and the step counters. :meth:`set_state` on an environment built with the
+        same arguments continues bit-identically."""
+        import mujoco
+
+        model, data = self.physics.model.ptr, self.physics.data.ptr
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(model, spec), np.float64)
+        mujoco.mj_getState(model, data, physics, spec)
+        _, key, pos, has_gauss, gauss = self._env.task.random.get_state()
+        return {
+            "physics": physics,
+            "frames": np.stack(self._frames) if self._frames else np.zeros((0, self.size, self.size, 3), np.uint8),
+            "rng_key": np.asarray(key, np.uint32),
+            "rng_rest": np.asarray([pos, has_gauss], np.int64),
+            "rng_gauss": np.asarray(gauss, np.float64),
+            "counters": np.asarray([self._env_steps, self._env._step_count, int(self._env._reset_next_step)], np.int64),
+        }
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        import mujoco
+
+        model, data = self.physics.model.ptr, self.physics.data.ptr
+        mujoco.mj_setState(model, data, np.asarray(state["physics"], np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(model, data)
+        pos, has_gauss = (int(v) for v in np.asarray(state["rng_rest"]))
+        self._env.task.random.set_state(("MT19937", np.asarray(state["rng_key"], np.uint32), pos, has_gauss, float(state["rng_gauss"])))
+        self._frames.clear()
+        for frame in np.asarray(state["frames"]):
+            self._frames.append(frame)
+        env_steps, step_count, reset_next = (int(v) for v in np.asarray(state["counters"]))
+        self._env_steps, self._env._step_count, self._env._reset_next_step = env_steps, step_count, bool(reset_next)
+
     @property
     def physics(self):
         return self._env.physics

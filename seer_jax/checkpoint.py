@@ -1,0 +1,99 @@
+"""Checkpoints of a training run with orbax: a pytree of arrays plus JSON metadata.
+
+A run folder keeps its checkpoints in ``RUN_DIR/checkpoints/<agent step>/``. Orbax
+writes each one to a temporary folder and renames it when complete, so a process
+killed during a save leaves the previous checkpoints untouched; the newest ``keep``
+are kept. A checkpoint that cannot be read (truncated, corrupt) is reported and the
+next older one is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable
+
+import jax
+
+VERSION = 1  # the layout of what train() saves; bump when it changes
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be written or no usable checkpoint can be read."""
+
+
+class RunCheckpointer:
+    """Save and restore ``(arrays, meta)`` pairs keyed by agent step."""
+
+    def __init__(self, run_dir: str, keep: int = 2):
+        self.directory = os.path.join(os.path.abspath(run_dir), "checkpoints")
+        self.keep = keep
+        self._manager = None
+
+    @property
+    def manager(self):
+        if self._manager is None:
+            import orbax.checkpoint as ocp
+
+            # orbax logs every save at INFO level; keep the training output readable.
+            logging.getLogger("absl").setLevel(logging.WARNING)
+            self._manager = ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(max_to_keep=self.keep, enable_async_checkpointing=False, create=True),
+            )
+        return self._manager
+
+    def steps(self) -> list[int]:
+        """Agent steps of the complete checkpoints on disk, oldest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        return sorted(int(d) for d in os.listdir(self.directory) if d.isdigit())
+
+    def save(self, step: int, arrays: Any, meta: dict[str, Any]) -> None:
+        import orbax.checkpoint as ocp
+
+        try:
+            self.manager.save(
+                step,
+                args=ocp.args.Composite(arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave({**meta, "version": VERSION})),
+                force=True,
+            )
+            self.manager.wait_until_finished()
+        except OSError as e:
+            raise CheckpointError(
+                f"Could not write the checkpoint at agent step {step} to {self.directory}: {e}. "
+                "Free disk space (or point --run-dir at a disk with room) and resume; the previous "
+                "checkpoint is intact."
+            ) from None
+
+    def restore_latest(self, template_for: Callable[[dict[str, Any]], Any]) -> tuple[int, Any, dict[str, Any]] | None:
+        """The newest readable checkpoint as ``(step, arrays, meta)``, or None when the
+        run has none. ``template_for(meta)`` gives the arrays' structure (shapes and
+        dtypes) for that checkpoint's phase. Unreadable checkpoints are skipped with a
+        message; if none is readable, raises :class:`CheckpointError`."""
+        import orbax.checkpoint as ocp
+
+        steps = self.steps()
+        if not steps:
+            return None
+        problems = []
+        for step in reversed(steps):
+            try:
+                meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+                if meta.get("version") != VERSION:
+                    raise CheckpointError(
+                        f"it was written by another version of seer_jax (layout {meta.get('version')}, this one reads {VERSION})"
+                    )
+                template = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), template_for(meta))
+                arrays = self.manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore(template)))["arrays"]
+                for p in problems:
+                    print(f"seer_jax: skipped an unreadable checkpoint: {p}")
+                return step, arrays, meta
+            except CheckpointError as e:
+                problems.append(f"step {step}: {e}")
+            except Exception as e:  # orbax/tensorstore raise many kinds on damaged files
+                problems.append(f"step {step}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+        raise CheckpointError(
+            f"No readable checkpoint in {self.directory} ({'; '.join(problems)}). Delete the folder "
+            "to start the run afresh, or restore the files from a backup."
+        )

@@ -1,0 +1,117 @@
+"""Checkpoints and exact resume: a run stopped at agent step k and resumed ends with the
+same parameters, buffer and logs as the run that never stopped (on CPU)."""
+
+import csv
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from seer_jax.checkpoint import CheckpointError, RunCheckpointer
+from seer_jax.train import ConfigError, TrainConfig, train
+
+
+def dmc_cfg(run_dir, **kw):
+    base = dict(
+        task="cartpole_swingup", env_steps=8 * 60, batch_size=8, init_steps=10, freeze_step=30,
+        eval_every=8 * 20, eval_episodes=1, log_every=5, episode_length=8 * 12,
+        replay_budget_mb=1.5, run_dir=str(run_dir), progress=False, migrate_chunk=16, checkpoint_every=8 * 10,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def atari_cfg(run_dir, **kw):
+    base = dict(
+        task="pong", env_steps=160, batch_size=4, init_steps=20, freeze_step=90, eval_every=0,
+        eval_episodes=1, log_every=10, replay_budget_mb=2.0, run_dir=str(run_dir), progress=False,
+        migrate_chunk=32, checkpoint_every=40,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def final_arrays(run_dir):
+    ck = RunCheckpointer(str(run_dir))
+    step = ck.steps()[-1]
+    import orbax.checkpoint as ocp
+
+    out = ck.manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))["arrays"]
+    return step, out
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.reader(f))
+
+
+def assert_same_run(a, b):
+    sa, xa = final_arrays(a)
+    sb, xb = final_arrays(b)
+    assert sa == sb
+    la, lb = jax.tree_util.tree_leaves(xa["agent"]), jax.tree_util.tree_leaves(xb["agent"])
+    assert len(la) == len(lb) > 0
+    for u, v in zip(la, lb):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    for u, v in zip(jax.tree_util.tree_leaves(xa["replay"]), jax.tree_util.tree_leaves(xb["replay"])):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+    for name in ("train.csv", "eval.csv"):
+        if os.path.exists(os.path.join(a, name)):
+            assert read_csv(os.path.join(a, name)) == read_csv(os.path.join(b, name))
+
+
+@pytest.mark.parametrize("stop", [20, 45])  # before the freeze (30) and after it
+def test_dmc_resume_is_exact(tmp_path, stop):
+    full = train(dmc_cfg(tmp_path / "full"))
+    assert train(dmc_cfg(tmp_path / "cut"), stop_after=stop) is None
+    resumed = train(dmc_cfg(tmp_path / "cut"))
+    assert resumed["resumed"] and resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_atari_resume_is_exact(tmp_path):
+    full = train(atari_cfg(tmp_path / "full"))
+    assert train(atari_cfg(tmp_path / "cut"), stop_after=110) is None  # after the freeze
+    resumed = train(atari_cfg(tmp_path / "cut"))
+    assert resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_damaged_newest_checkpoint_falls_back_to_previous(tmp_path, capsys):
+    full = train(dmc_cfg(tmp_path / "full"))
+    assert train(dmc_cfg(tmp_path / "cut"), stop_after=45) is None
+    ck = RunCheckpointer(str(tmp_path / "cut"))
+    steps = ck.steps()
+    assert steps[-1] == 45 and len(steps) == 2  # the last K=2 are kept
+    # A save killed half-way: orbax only renames a finished checkpoint into place, so what
+    # is left is a temporary folder; a newest checkpoint whose files were cut short must
+    # also be skipped.
+    newest = os.path.join(ck.directory, str(steps[-1]))
+    for root, _, files in os.walk(newest):
+        for f in files:
+            p = os.path.join(root, f)
+            if os.path.getsize(p) > 0 and "ocdbt" in root or f.endswith(".data"):
+                with open(p, "r+b") as fh:
+                    fh.truncate(max(0, os.path.getsize(p) // 3))
+    shutil.rmtree(os.path.join(newest, "arrays"), ignore_errors=True)
+    resumed = train(dmc_cfg(tmp_path / "cut"))
+    assert "skipped an unreadable checkpoint" in capsys.readouterr().out
+    assert resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
+    assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+    ck = RunCheckpointer(str(tmp_path / "cut"))
+    for s in ck.steps():
+        shutil.rmtree(os.path.join(ck.directory, str(s), "arrays"))
+    with pytest.raises(CheckpointError, match="No readable checkpoint"):
+        train(dmc_cfg(tmp_path / "cut"))
+
+
+def test_resume_with_other_config_is_refused(tmp_path):
+    assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+    with pytest.raises(ConfigError, match="different configuration.*batch_size"):
+        train(dmc_cfg(tmp_path / "cut", batch_size=16))
