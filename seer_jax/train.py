@@ -286,6 +286,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         start_step, arrays, meta = restored
         agent_state, replay_state, policy_action = arrays["agent"], arrays["replay"], arrays["policy_action"]
         phase = make_phase(meta["phase"])
+        if "history" in arrays["env"]:
+            print(f"seer_jax: restoring the environment by replaying {len(arrays['env']['history'])} recorded steps ...", flush=True)
         env.set_state(arrays["env"])
         np_rng = np.random.default_rng()
         np_rng.bit_generator.state = meta["np_rng"]
