@@ -5,7 +5,7 @@
         --freeze-step 4000 --batch-size 128 --seeds 0
 
 Each seed trains in ``runs/learn/TASK-sSEED`` (a finished seed, one with summary.json,
-is skipped). Results go to ``docs/results/learn_TASK.json`` (keys ``env_steps``,
+is skipped; an interrupted one resumes from its last checkpoint). Results go to ``docs/results/learn_TASK.json`` (keys ``env_steps``,
 ``eval_return_mean``, ``eval_return_std``, ``freeze_step``, ``seeds`` plus per-seed
 curves) and ``docs/results/learn_TASK.png``. ``--collect-only`` rewrites them from
 whatever the run folders hold so far (partial curves included, marked as such).
@@ -141,10 +141,12 @@ def main() -> int:
             if os.path.exists(os.path.join(run_dir, "summary.json")):
                 print(f"seed {seed}: finished already ({run_dir})")
                 continue
-            if os.path.exists(run_dir):  # an unfinished run: start it again from scratch
-                import shutil
+            ckpt = os.path.join(run_dir, "checkpoints")
+            if os.path.exists(run_dir) and not (os.path.isdir(ckpt) and os.listdir(ckpt)):
+                import shutil  # unfinished and never checkpointed: start it again
 
                 shutil.rmtree(run_dir)
+            # An unfinished run with checkpoints resumes from the newest one.
             train(TrainConfig(task=args.task, seed=seed, env_steps=args.env_steps, batch_size=args.batch_size,
                               freeze_step=args.freeze_step, no_freeze=args.no_freeze, eval_every=args.eval_every,
                               run_dir=run_dir, progress=False))
