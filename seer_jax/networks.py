@@ -138,7 +138,8 @@ class NoisyDense(nn.Module):
         w_mu = self.param("w_mu", uniform, (n_in, self.features))
         b_mu = self.param("b_mu", uniform, (self.features,))
         w_sigma = self.param("w_sigma", nn.initializers.constant(self.sigma0 * bound), (n_in, self.features))
-        b_sigma = self.param("b_sigma", nn.initializers.constant(self.sigma0 * bound), (self.features,))
+        # sigma0 / sqrt(fan_out) for the bias, as in the reference (Kaixhin) noisy layer
+        b_sigma = self.param("b_sigma", nn.initializers.constant(self.sigma0 / self.features**0.5), (self.features,))
         if not noisy:
             return x @ w_mu + b_mu
         f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))  # noqa: E731

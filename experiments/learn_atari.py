@@ -1,0 +1,141 @@
+#!/usr/bin/env python
+"""Learning check on Atari: DER + SEER (freeze at 50,004) and plain DER, 100k agent steps.
+
+    python experiments/learn_atari.py --games road_runner krull --seeds 0 1 2
+    python experiments/learn_atari.py --collect-only      # rewrite the results from the runs
+
+Each (game, variant, seed) trains in ``runs/learn_atari/GAME-VARIANT-sSEED``; a finished
+run (summary.json) is skipped, an interrupted one resumes from its last checkpoint, so
+the script can be stopped and started again at any time. Results go to
+``docs/results/learn_atari_100k.json`` (per game and variant: each seed's final
+evaluation score and curve, beside DER's published 100k score) and
+``docs/results/learn_atari_100k.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform as py_platform
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from seer_jax import platform  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+VARIANTS = {"seer": dict(freeze_step=50_004), "der": dict(no_freeze=True)}
+
+
+def read_eval(run_dir: str) -> list[dict]:
+    path = os.path.join(run_dir, "eval.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [{"env_steps": int(float(r["env_steps"])), "return_mean": float(r["return_mean"])} for r in csv.DictReader(f)]
+
+
+def collect(args, run_dirs, command: str) -> dict:
+    import numpy as np
+
+    from seer_jax.envs.atari import reference_scores
+
+    refs = reference_scores()
+    games = {}
+    for (game, variant, seed), run_dir in run_dirs.items():
+        g = games.setdefault(game, {"der_published_100k": refs.get(game, {}).get("der_100k"), "variants": {}})
+        v = g["variants"].setdefault(variant, {"seeds": [], "final": [], "finished": [], "curves": {}})
+        curve = read_eval(run_dir)
+        done = os.path.exists(os.path.join(run_dir, "summary.json"))
+        v["seeds"].append(seed)
+        v["curves"][str(seed)] = curve
+        v["finished"].append(done)
+        v["final"].append(curve[-1]["return_mean"] if done and curve else None)
+    for g in games.values():
+        for v in g["variants"].values():
+            finals = [x for x in v["final"] if x is not None]
+            v["final_mean"] = float(np.mean(finals)) if finals else None
+            v["final_std"] = float(np.std(finals)) if finals else None
+    return {
+        "agent_steps": args.agent_steps,
+        "games": games,
+        "command": command,
+        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores, {py_platform.processor() or 'cpu'}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def plot(result: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games = list(result["games"])
+    fig, axes = plt.subplots(1, max(1, len(games)), figsize=(5 * max(1, len(games)), 3.6), squeeze=False)
+    for ax, game in zip(axes[0], games):
+        g = result["games"][game]
+        for variant, color in (("seer", "C0"), ("der", "C1")):
+            for seed, curve in g["variants"].get(variant, {}).get("curves", {}).items():
+                if curve:
+                    ax.plot([r["env_steps"] for r in curve], [r["return_mean"] for r in curve], color=color, alpha=0.6,
+                            label=f"{'DER + SEER' if variant == 'seer' else 'DER'}" if seed == "0" else None)
+        if g["der_published_100k"]:
+            ax.axhline(g["der_published_100k"], color="k", ls=":", label="DER published (100k)")
+        ax.axvline(50_004, color="r", ls="--", lw=0.8)
+        ax.set_title(game)
+        ax.set_xlabel("agent steps")
+        ax.set_ylabel("evaluation score")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--games", nargs="+", default=["road_runner", "krull"])
+    p.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["seer", "der"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--agent-steps", type=int, default=100_000)
+    p.add_argument("--runs", default=os.path.join(ROOT, "runs", "learn_atari"))
+    p.add_argument("--out", default=os.path.join(ROOT, "docs", "results"))
+    p.add_argument("--collect-only", action="store_true")
+    args = p.parse_args()
+    command = "python " + " ".join(sys.argv)
+    from seer_jax.train import TrainConfig, train
+
+    run_dirs = {
+        (g, v, s): os.path.join(args.runs, f"{g}-{v}-s{s}") for g in args.games for v in args.variants for s in args.seeds
+    }
+    os.makedirs(args.out, exist_ok=True)
+
+    def write():
+        result = collect(args, run_dirs, command)
+        with open(os.path.join(args.out, "learn_atari_100k.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        plot(result, os.path.join(args.out, "learn_atari_100k.png"))
+        return result
+
+    if not args.collect_only:
+        # Seeds first, so that every game and variant gets a first result early.
+        for seed in args.seeds:
+            for game in args.games:
+                for variant in args.variants:
+                    run_dir = run_dirs[(game, variant, seed)]
+                    if os.path.exists(os.path.join(run_dir, "summary.json")):
+                        continue
+                    print(f"== {game} {variant} seed {seed} -> {run_dir}", flush=True)
+                    train(TrainConfig(task=game, seed=seed, env_steps=args.agent_steps, run_dir=run_dir, progress=False,
+                                      **VARIANTS[variant]))
+                    write()
+    result = write()
+    print(json.dumps({g: {v: d["final"] for v, d in r["variants"].items()} for g, r in result["games"].items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    platform.reexec_with_fast_allocator()
+    sys.exit(main())
