@@ -107,14 +107,62 @@ class ActorHead(nn.Module):
 # ---------------------------------------------------------------------------- DER (Atari)
 
 
-class DERConv(nn.Module):
-    """Data-efficient Rainbow conv stack: 32 5x5 stride 5, 64 5x5 stride 5, ReLU.
-    Input ``(B, 84, 84, 4)`` in [0, 1]; output ``(B, 576)``."""
+class PatchConv(nn.Module):
+    """A VALID convolution whose stride equals its kernel size (non-overlapping
+    patches), computed as patch extraction (a reshape) plus one matrix product.
+
+    Same parameters as ``nn.Conv(features, (k, k), strides=k, padding="VALID")``
+    (``kernel`` ``(k, k, in, features)`` with its default init, ``bias``) and the same
+    outputs up to float rounding; XLA:CPU runs the backward pass of a strided
+    convolution through slow dilated convolutions, this through matrix products.
+
+    ``input_scale`` multiplies the input (applied after the product, where it is
+    cheaper): with uint8 input and ``1/255`` the patches are cut from the bytes.
+
+    ``channels_first``: the input is ``(B, C, H, W)`` (e.g. a stack of frames as
+    stored), which saves a transpose; the output is channels-last either way.
+    """
+
+    features: int
+    kernel_size: int
+    input_scale: float = 1.0
+    channels_first: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.relu(nn.Conv(32, (5, 5), strides=5, padding="VALID")(x))
-        x = nn.relu(nn.Conv(64, (5, 5), strides=5, padding="VALID")(x))
+        k = self.kernel_size
+        if self.channels_first:
+            b, cin, h, w = x.shape
+        else:
+            b, h, w, cin = x.shape
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, cin, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        oh, ow = h // k, w // k
+        if self.channels_first:  # patch entries ordered (cin, kh, kw): rows of kw stay contiguous
+            patches = x[:, :, : oh * k, : ow * k].reshape(b, cin, oh, k, ow, k).transpose(0, 2, 4, 1, 3, 5)
+            w2d = kernel.transpose(2, 0, 1, 3).reshape(k * k * cin, self.features)
+        else:
+            patches = x[:, : oh * k, : ow * k, :].reshape(b, oh, k, ow, k, cin).transpose(0, 1, 3, 2, 4, 5)
+            w2d = kernel.reshape(k * k * cin, self.features)
+        patches = patches.reshape(b, oh, ow, k * k * cin).astype(kernel.dtype)
+        y = patches @ w2d
+        if self.input_scale != 1.0:
+            y = y * self.input_scale
+        return y + bias
+
+
+class DERConv(nn.Module):
+    """Data-efficient Rainbow conv stack: 32 5x5 stride 5, 64 5x5 stride 5, ReLU.
+    Input ``(B, 4, 84, 84)`` (a stack of frames, channels first), pixels times
+    ``input_scale`` (uint8 frames with the default 1/255 give [0, 1]); output
+    ``(B, 576)``."""
+
+    input_scale: float = 1.0 / 255.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.relu(PatchConv(32, 5, self.input_scale, channels_first=True, name="Conv_0")(x))
+        x = nn.relu(PatchConv(64, 5, name="Conv_1")(x))
         return x.reshape(x.shape[0], -1)
 
 

@@ -134,3 +134,24 @@ def test_act_eval_is_greedy_without_noise(agent):
     assert len(acts) <= 2  # epsilon 0.001: (almost) always the same greedy action
     a = jax.jit(agent.act, static_argnums=3)(state, obs, jax.random.PRNGKey(0), True)
     assert a.dtype == jnp.int32 and 0 <= int(a) < 5
+
+
+def test_patch_conv_equals_strided_convolution():
+    import flax.linen as nn
+
+    from seer_jax.networks import PatchConv
+
+    x = jax.random.uniform(jax.random.PRNGKey(0), (3, 84, 84, 4))
+    xc = jnp.moveaxis(x, -1, 1)  # channels first
+    ref = nn.Conv(32, (5, 5), strides=5, padding="VALID")
+    params = ref.init(jax.random.PRNGKey(1), x)
+    ours = PatchConv(32, 5)
+    assert jax.tree_util.tree_structure(ours.init(jax.random.PRNGKey(1), x)) == jax.tree_util.tree_structure(params)
+    np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), rtol=1e-5, atol=1e-5)
+    first = PatchConv(32, 5, channels_first=True)
+    np.testing.assert_allclose(first.apply(params, xc), ref.apply(params, x), rtol=1e-5, atol=1e-5)
+    # gradients too (the reason for the patch form is the backward pass)
+    g_ours = jax.grad(lambda p: jnp.sum(ours.apply(p, x) ** 2))(params)
+    g_ref = jax.grad(lambda p: jnp.sum(ref.apply(p, x) ** 2))(params)
+    for a, b in zip(jax.tree_util.tree_leaves(g_ours), jax.tree_util.tree_leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

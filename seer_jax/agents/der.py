@@ -115,8 +115,9 @@ class Der:
     # ------------------------------------------------------------------ networks
     @staticmethod
     def _to_input(obs: jax.Array) -> jax.Array:
-        # (B, stack, H, W, 1) uint8 -> (B, H, W, stack) float in [0, 1]
-        return jnp.moveaxis(obs[..., 0], -3, -1).astype(jnp.float32) / 255.0
+        # (B, stack, H, W, 1) uint8 -> (B, stack, H, W) uint8: the conv stack takes the
+        # frames channels-first and scales by 1/255
+        return obs[..., 0]
 
     def features(self, conv_params, obs: jax.Array) -> jax.Array:
         """576-d conv features of ``obs`` ``(B, stack, 84, 84, 1)`` uint8."""
@@ -205,11 +206,12 @@ class Der:
         (gamma^m times env discounts: the bootstrap factor)."""
         b = batch["action"].shape[0]
         chex.assert_shape(batch["obs"], (b, *self.obs_shape))
-        both = jnp.concatenate([batch["obs"], batch["next_obs"]])
 
         def loss_fn(params):
-            feats_all = self.features(params["conv"], both)
-            feats, next_online = feats_all[:b], jax.lax.stop_gradient(feats_all[b:])
+            # Separate passes for obs (with gradients) and next obs (without): the
+            # backward pass then covers only the rows that carry gradients.
+            feats = self.features(params["conv"], batch["obs"])
+            next_online = self.features(jax.lax.stop_gradient(params["conv"]), batch["next_obs"])
             next_target = self.features(state.target["conv"], batch["next_obs"])
             return self._loss(params["heads"], state.target["heads"], feats, next_online, next_target, batch, key)
 
