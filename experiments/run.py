@@ -134,12 +134,17 @@ def config_from_args(argv: list[str] | None = None):
 def main(argv: list[str] | None = None) -> int:
     platform.configure_rendering()
     from seer_jax.checkpoint import CheckpointError
+    from seer_jax.envs.dmc import RenderingUnavailable
     from seer_jax.replay import ReplayBudgetError
     from seer_jax.train import ConfigError, TrainingDiverged, train
 
     try:
         cfg = config_from_args(argv)
         train(cfg.resolved())
+    except RenderingUnavailable as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(2)  # skip the half-made GL context's destructor, which would print noise
     except (ConfigError, ReplayBudgetError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

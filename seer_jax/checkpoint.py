@@ -9,6 +9,7 @@ next older one is used.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from typing import Any, Callable
@@ -59,11 +60,15 @@ class RunCheckpointer:
                 force=True,
             )
             self.manager.wait_until_finished()
-        except OSError as e:
+        except Exception as e:  # orbax wraps I/O errors in several types
+            text = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            full = f"{e} {getattr(e, '__cause__', '')}"
+            no_space = getattr(e, "errno", None) == errno.ENOSPC or "No space left" in full or "ENOSPC" in full
             raise CheckpointError(
-                f"Could not write the checkpoint at agent step {step} to {self.directory}: {e}. "
-                "Free disk space (or point --run-dir at a disk with room) and resume; the previous "
-                "checkpoint is intact."
+                f"Could not write the checkpoint at agent step {step} to {self.directory} ({text}). "
+                + ("The disk is full: free space (or move the run folder to a disk with room) and resume; "
+                   if no_space else "Check that the folder is writable and resume; ")
+                + "the previous checkpoint is intact."
             ) from None
 
     def restore_latest(self, template_for: Callable[[dict[str, Any]], Any]) -> tuple[int, Any, dict[str, Any]] | None:

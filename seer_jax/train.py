@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from seer_jax import replay as replay_lib
@@ -318,6 +319,15 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         )
 
     def save_checkpoint(step_done: int) -> None:
+        bad = _non_finite_leaves(agent_state)
+        if bad:  # never overwrite good checkpoints with a diverged agent
+            good = checkpointer.steps()
+            raise TrainingDiverged(
+                f"non-finite parameters at agent step {step_done} ({step_done * cfg.action_repeat} env steps): "
+                f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. "
+                + (f"The last good checkpoint (agent step {good[-1]}) is kept in {checkpointer.directory}." if good
+                   else "No checkpoint was written yet.")
+            )
         env_state = {k: np.asarray(v) for k, v in env.get_state().items()}
         meta = {
             "phase": phase.name, "n_obs": n_obs, "episode_count": episode_count, "episode_return": episode_return,
@@ -472,6 +482,14 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     logger.close()
     env.close()
     return summary
+
+
+def _non_finite_leaves(tree) -> list[str]:
+    """Paths of the floating-point leaves of ``tree`` that hold a NaN or an infinity."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    checks = [(jax.tree_util.keystr(path), jnp.all(jnp.isfinite(x))) for path, x in flat
+              if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
+    return [path for path, ok in checks if not bool(ok)]
 
 
 def _floats(metrics) -> dict[str, float] | None:

@@ -115,3 +115,39 @@ def test_resume_with_other_config_is_refused(tmp_path):
     assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
     with pytest.raises(ConfigError, match="different configuration.*batch_size"):
         train(dmc_cfg(tmp_path / "cut", batch_size=16))
+
+
+def test_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+    before = RunCheckpointer(str(tmp_path / "cut")).steps()
+
+    def no_space(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    import orbax.checkpoint as ocp
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", no_space)
+    with pytest.raises(CheckpointError, match="disk is full"):
+        train(dmc_cfg(tmp_path / "cut"))
+    assert RunCheckpointer(str(tmp_path / "cut")).steps() == before
+
+
+def test_non_finite_parameters_stop_the_run_and_keep_the_checkpoint(tmp_path, monkeypatch):
+    from seer_jax.agents.curl_sac import CurlSac
+    from seer_jax.train import TrainingDiverged
+
+    original = CurlSac.update_latent
+
+    def poisoned(self, state, batch, key):  # a learning rate gone wrong, after the freeze
+        state, metrics = original(self, state, batch, key)
+        return state.replace(log_alpha=state.log_alpha * jnp.inf), metrics
+
+    import jax.numpy as jnp
+
+    monkeypatch.setattr(CurlSac, "update_latent", poisoned)
+    with pytest.raises(TrainingDiverged, match="non-finite") as err:
+        train(dmc_cfg(tmp_path / "run"))
+    steps = RunCheckpointer(str(tmp_path / "run")).steps()
+    assert steps and f"agent step {steps[-1]}" in str(err.value)

@@ -101,3 +101,12 @@ def test_cli_interrupted_run_resumes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "resumed from the checkpoint at agent step" in r.stdout + r.stderr
     assert json.load(open(tmp_path / "r" / "summary.json"))["resumed"] is True
+
+
+def test_cli_rendering_unavailable_is_clear(tmp_path):
+    env = dict(os.environ, SEER_JAX_NO_REEXEC="1", MUJOCO_GL="osmesa")  # no OSMesa installed
+    r = subprocess.run(RUN + ["--task", "cartpole_swingup", "--run-dir", str(tmp_path / "r")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2
+    assert "cannot render" in r.stderr and "libegl1" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -9,6 +9,7 @@ rewards (PlaNet benchmark protocol).
 from __future__ import annotations
 
 import collections
+import os
 
 import dm_env
 import numpy as np
@@ -31,10 +32,27 @@ DEFAULT_ACTION_REPEAT = 4
 CAMERA_BY_DOMAIN = {"quadruped": 2}
 
 
+class RenderingUnavailable(RuntimeError):
+    """MuJoCo cannot render offscreen on this machine; the message says what to install."""
+
+
+def _rendering_advice(err: BaseException) -> str:
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    backend = os.environ.get("MUJOCO_GL", "egl")
+    return (
+        f"DeepMind Control cannot render pixels here (MUJOCO_GL={backend}: {type(err).__name__}: {first}). "
+        "Headless rendering needs EGL with Mesa: install the Debian packages libegl1 libgl1 libgles2 "
+        "libegl-mesa0 libgl1-mesa-dri (./setup.sh does), or run where a GPU driver provides EGL; "
+        "MUJOCO_GL=osmesa needs libosmesa6. Atari tasks need no rendering."
+    )
+
+
 def _suite():
     configure_rendering()
-    from dm_control import suite  # noqa: PLC0415 (rendering must be set up first)
-
+    try:
+        from dm_control import suite  # noqa: PLC0415 (rendering must be set up first)
+    except (ImportError, AttributeError, RuntimeError, OSError) as e:
+        raise RenderingUnavailable(_rendering_advice(e)) from None
     return suite
 
 
@@ -96,7 +114,12 @@ class DMCPixels(dm_env.Environment):
         )
 
     def _render(self) -> np.ndarray:
-        return self._env.physics.render(height=self.size, width=self.size, camera_id=self.camera_id)
+        try:
+            return self._env.physics.render(height=self.size, width=self.size, camera_id=self.camera_id)
+        except Exception as e:  # mujoco.FatalError, OpenGL errors: no usable GL context
+            if isinstance(e, (KeyboardInterrupt, MemoryError)):
+                raise
+            raise RenderingUnavailable(_rendering_advice(e)) from None
 
     def _observation(self) -> np.ndarray:
         return np.stack(self._frames, axis=0)
