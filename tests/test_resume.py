@@ -156,3 +156,19 @@ def test_non_finite_parameters_stop_the_run_and_keep_the_checkpoint(tmp_path, mo
         train(dmc_cfg(tmp_path / "run"))
     steps = RunCheckpointer(str(tmp_path / "run")).steps()
     assert steps and f"agent step {steps[-1]}" in str(err.value)
+
+
+def test_checkpoint_from_another_version_is_refused(tmp_path):
+    import json
+
+    assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+    ck = RunCheckpointer(str(tmp_path / "cut"))
+    for s in ck.steps():
+        path = os.path.join(ck.directory, str(s), "meta", "metadata")
+        with open(path) as f:
+            meta = json.load(f)
+        meta["version"] = -1
+        with open(path, "w") as f:
+            json.dump(meta, f)
+    with pytest.raises(CheckpointError, match="another version of seer_jax"):
+        train(dmc_cfg(tmp_path / "cut"))
