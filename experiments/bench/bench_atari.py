@@ -5,6 +5,9 @@ Measures (batch 32, 18 actions, through the real replay buffer and the training 
 own jitted steps):
   * pixel_update_ms: sample + DER update on 4x84x84 frame stacks (before the freeze);
   * latent_update_ms: sample + DER update on stored 576-d features (after the freeze);
+    latent_update_only_ms: the update alone on a fixed batch, beside
+    reference_plain_latent_update_ms: a deliberately plain DER update timed in the same
+    process (experiments/bench/der_reference.py: no clipping, no freeze machinery);
   * agent_step_ms_after_freeze: the whole agent step after the freeze on a real game
     (act on the frozen features, envpool step, store the features, update);
   * bytes per stored transition before and after the freeze.
@@ -85,6 +88,16 @@ def main() -> int:
     learn_lat = make_learn(latent, agent.update_latent, args.batch_size, agent.n_step, agent.gamma)
     state, lat = timed_updates(learn_lat, state, lrs, args.repeats)
 
+    # The update alone on one fixed batch (no sampling), and a deliberately plain DER
+    # update (experiments/bench/der_reference.py) timed in the same process.
+    fixed = jax.jit(lambda r, k: latent.sample(r, k, args.batch_size, agent.n_step, agent.gamma))(lrs, jax.random.PRNGKey(3))
+    upd_only = jax.jit(agent.update_latent, donate_argnums=0)
+    state, only = timed_updates(lambda s, r, k: upd_only(s, fixed, k), state, lrs, args.repeats)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from der_reference import time_reference_update
+
+    reference_ms = time_reference_update(args.repeats)
+
     # The whole agent step after the freeze, exactly as the training loop runs it.
     observe_lat = make_observe(latent, agent, frozen=True)
     ts = env.reset()
@@ -109,6 +122,8 @@ def main() -> int:
         "num_actions": 18,
         "pixel_update_ms": float(np.mean(px)),
         "latent_update_ms": float(np.mean(lat)),
+        "latent_update_only_ms": float(np.mean(only)),
+        "reference_plain_latent_update_ms": reference_ms,
         "agent_step_ms_after_freeze": float(np.mean(steps)),
         "agent_step_ms_after_freeze_median": float(np.median(steps)),
         "image_bytes_per_transition": image.bytes_per_slot,
