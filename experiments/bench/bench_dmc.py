@@ -68,10 +68,13 @@ def run(batch_size: int, full_repeats: int, latent_repeats: int, only_full: bool
     learn = make_learn(image, agent.update)
     box = {"s": state, "i": 0}
 
+    # Keys made up front, as the training loop derives them (fold_in) outside the timing.
+    keys = jax.random.split(jax.random.PRNGKey(0), 4096)
+
     def step(learn_fn, rstate):
         def f():
             box["i"] += 1
-            box["s"], m = learn_fn(box["s"], rstate, jax.random.PRNGKey(box["i"]))
+            box["s"], m = learn_fn(box["s"], rstate, keys[box["i"] % len(keys)])
             return box["s"]
 
         return f
