@@ -69,7 +69,7 @@ def run(batch_size: int, full_repeats: int, latent_repeats: int, only_full: bool
     box = {"s": state, "i": 0}
 
     # Keys made up front, as the training loop derives them (fold_in) outside the timing.
-    keys = jax.random.split(jax.random.PRNGKey(0), 4096)
+    keys = list(jax.random.split(jax.random.PRNGKey(0), 1024))
 
     def step(learn_fn, rstate):
         def f():
