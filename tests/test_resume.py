@@ -172,3 +172,19 @@ def test_checkpoint_from_another_version_is_refused(tmp_path):
             json.dump(meta, f)
     with pytest.raises(CheckpointError, match="another version of seer_jax"):
         train(dmc_cfg(tmp_path / "cut"))
+
+
+def test_fork_before_the_freeze_equals_the_run_from_scratch(tmp_path, dmc_full):
+    """experiments/fork_run.py: a no-freeze run's checkpoint, forked with a freeze step,
+    trains into exactly the run that froze from the start."""
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
+    from fork_run import fork
+
+    full_dir, full = dmc_full
+    assert train(dmc_cfg(tmp_path / "plain", no_freeze=True, keep_checkpoints=10), stop_after=25) is None
+    fork(str(tmp_path / "plain"), 20, str(tmp_path / "fork"), freeze_step=30)
+    forked = train(dmc_cfg(tmp_path / "fork"))
+    assert forked["final_eval_return_mean"] == full["final_eval_return_mean"]
+    assert_same_run(full_dir, tmp_path / "fork")
