@@ -41,7 +41,10 @@ def collect(args, run_dirs: dict[int, str], command: str) -> dict:
 
     curves = {seed: read_eval(d) for seed, d in run_dirs.items()}
     finished = {seed: os.path.exists(os.path.join(d, "summary.json")) for seed, d in run_dirs.items()}
-    steps = sorted(set.intersection(*(set(int(r["env_steps"]) for r in c) for c in curves.values()))) if all(curves.values()) else []
+    # Seeds without any evaluation yet are left out (they appear once they have one).
+    curves = {seed: c for seed, c in curves.items() if c}
+    finished = {seed: finished[seed] for seed in curves}
+    steps = sorted(set.intersection(*(set(int(r["env_steps"]) for r in c) for c in curves.values()))) if curves else []
     mean, std = [], []
     for s in steps:
         vals = [next(r["return_mean"] for r in curves[seed] if int(r["env_steps"]) == s) for seed in curves]
@@ -67,7 +70,7 @@ def collect(args, run_dirs: dict[int, str], command: str) -> dict:
         "eval_return_std": std,
         "freeze_step": args.freeze_step,
         "batch_size": args.batch_size,
-        "seeds": list(run_dirs),
+        "seeds": list(curves),
         "finished": all(finished.values()),
         "target_env_steps": args.env_steps,
         "per_seed": {str(seed): [{"env_steps": int(r["env_steps"]), "return_mean": r["return_mean"], "return_std": r["return_std"]} for r in c] for seed, c in curves.items()},
@@ -116,6 +119,8 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--runs", default=os.path.join(ROOT, "runs", "learn"))
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "results"))
+    p.add_argument("--checkpoint-every", type=int, default=10_000, help="env steps between checkpoints")
+    p.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept per run (keep many to fork ablations from them)")
     p.add_argument("--collect-only", action="store_true")
     args = p.parse_args()
     if args.no_freeze:
@@ -149,7 +154,8 @@ def main() -> int:
             # An unfinished run with checkpoints resumes from the newest one.
             train(TrainConfig(task=args.task, seed=seed, env_steps=args.env_steps, batch_size=args.batch_size,
                               freeze_step=args.freeze_step, no_freeze=args.no_freeze, eval_every=args.eval_every,
-                              run_dir=run_dir, progress=False))
+                              run_dir=run_dir, progress=False, checkpoint_every=args.checkpoint_every,
+                              keep_checkpoints=args.keep_checkpoints))
             write()
     result = write()
     print(json.dumps({k: result[k] for k in ("env_steps", "eval_return_mean", "eval_return_std", "finished")}))
