@@ -68,14 +68,17 @@ def main() -> int:
             ts = env.reset()
             rs, _ = observe(rs, state, ts.observation, zero, 0.0, 1.0, True, jax.random.PRNGKey(t))
 
+    # Keys made up front, as the training loop derives them (fold_in) outside the timing.
+    keys = list(jax.random.split(jax.random.PRNGKey(100), max(args.repeats, args.agent_steps + 50) + 3))
+
     def timed_updates(learn, st, rstate, n):
         for i in range(3):
-            st, m = learn(st, rstate, jax.random.PRNGKey(i))
+            st, m = learn(st, rstate, keys[i])
         jax.block_until_ready(st)
         times = []
         for i in range(n):
             t0 = time.perf_counter()
-            st, m = learn(st, rstate, jax.random.PRNGKey(100 + i))
+            st, m = learn(st, rstate, keys[3 + i])
             jax.block_until_ready(st)
             times.append((time.perf_counter() - t0) * 1000)
         return st, times
@@ -103,12 +106,14 @@ def main() -> int:
     ts = env.reset()
     lrs, policy_action = observe_lat(lrs, state, ts.observation, zero, 0.0, 1.0, True, jax.random.PRNGKey(7))
     steps = []
+    k_obs, k_upd = jax.random.split(jax.random.PRNGKey(11))
     for t in range(args.agent_steps + 50):
         t0 = time.perf_counter()
         action = np.asarray(policy_action)
         ts = env.step(action)
-        lrs, policy_action = observe_lat(lrs, state, ts.observation, action, ts.reward, ts.discount, False, jax.random.PRNGKey(t))
-        state, m = learn_lat(state, lrs, jax.random.PRNGKey(10_000 + t))
+        # keys derived per step as the training loop does (fold_in)
+        lrs, policy_action = observe_lat(lrs, state, ts.observation, action, ts.reward, ts.discount, False, jax.random.fold_in(k_obs, t))
+        state, m = learn_lat(state, lrs, jax.random.fold_in(k_upd, t))
         if ts.last():
             ts = env.reset()
             lrs, policy_action = observe_lat(lrs, state, ts.observation, zero, 0.0, 1.0, True, jax.random.PRNGKey(t))
