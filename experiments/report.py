@@ -54,6 +54,8 @@ def atari_bench(b) -> list[str]:
         "| | before the freeze | after the freeze | target |",
         "|---|---|---|---|",
         f"| update, batch {b['batch_size']}, {b['num_actions']} actions (ms) | {fmt(b['pixel_update_ms'], 2)} | {fmt(b['latent_update_ms'], 2)} | latent <= 1.5 |",
+        f"| the update alone on a fixed batch (ms) | | {fmt(b.get('latent_update_only_ms'), 2)} | |",
+        f"| a plain reference DER update, same process (`experiments/bench/der_reference.py`; ms) | | {fmt(b.get('reference_plain_latent_update_ms'), 2)} | |",
         f"| whole agent step after the freeze (act, env step, store, update; ms) | | {fmt(b['agent_step_ms_after_freeze'], 2)} | <= 2.5 |",
         f"| bytes per stored transition | {b['image_bytes_per_transition']:,} | {b['latent_bytes_per_transition']:,} ({b['capacity_factor']:.2f}x capacity) | |",
         "",
@@ -63,7 +65,9 @@ def atari_bench(b) -> list[str]:
 def learn(r) -> list[str]:
     name = f"learn_{r['task']}"
     lines = [
-        f"## Learning: {r['task']} (CURL-SAC + SEER, batch {r['batch_size']}, freeze at agent step {r['freeze_step']})",
+        f"## Learning: {r['task']} ("
+        + (f"CURL-SAC + SEER, batch {r['batch_size']}, freeze at agent step {r['freeze_step']})" if r["freeze_step"]
+           else f"plain CURL-SAC, no freeze, batch {r['batch_size']})"),
         "",
         f"`{r['command']}` on {r['date']}, {r['machine']}; seeds {r['seeds']}"
         + ("" if r["finished"] else f" — **unfinished**: curve up to {r['env_steps'][-1] if r['env_steps'] else 0:,} of {r['target_env_steps']:,} env steps"),
@@ -86,7 +90,7 @@ def main() -> None:
         if b:
             out += fn(b)
     for f in sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []:
-        if f.startswith("learn_") and f.endswith(".json"):
+        if f.startswith("learn_") and f.endswith(".json") and not f.startswith("learn_atari"):
             out += learn(load(f))
     notes = os.path.join(RESULTS, "notes.md")
     if os.path.exists(notes):
