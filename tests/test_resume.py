@@ -188,3 +188,22 @@ def test_fork_before_the_freeze_equals_the_run_from_scratch(tmp_path, dmc_full):
     forked = train(dmc_cfg(tmp_path / "fork"))
     assert forked["final_eval_return_mean"] == full["final_eval_return_mean"]
     assert_same_run(full_dir, tmp_path / "fork")
+
+
+def test_kill_during_a_save_leaves_the_previous_checkpoint_usable(tmp_path, dmc_full):
+    """What a kill in the middle of a save leaves behind: orbax writes into a temporary
+    folder that is renamed only when complete. Resuming ignores it and continues from
+    the previous checkpoint, exactly."""
+    full_dir, full = dmc_full
+    assert train(dmc_cfg(tmp_path / "cut"), stop_after=25) is None
+    ck = RunCheckpointer(str(tmp_path / "cut"))
+    last = ck.steps()[-1]
+    partial = os.path.join(ck.directory, f"{last + 5}.orbax-checkpoint-tmp-1234567")
+    shutil.copytree(os.path.join(ck.directory, str(last)), partial)
+    for root, _, files in os.walk(partial):
+        for f in files:
+            with open(os.path.join(root, f), "r+b") as fh:
+                fh.truncate(0)
+    resumed = train(dmc_cfg(tmp_path / "cut"))
+    assert resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
+    assert_same_run(full_dir, tmp_path / "cut")
