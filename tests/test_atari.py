@@ -44,7 +44,7 @@ def test_eval_env_plays_whole_games_with_raw_rewards():
     env = AtariEnv("alien", seed=1, train=False)
     env.reset()
     rng = np.random.default_rng(1)
-    total, lasts = 0.0, 0
+    total = 0.0
     while True:
         ts = env.step(rng.integers(env.num_actions))
         total += ts.reward
