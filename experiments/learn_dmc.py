@@ -102,7 +102,8 @@ def plot(result: dict, path: str) -> None:
         ax.axvline(fs * result.get("action_repeat", 1), color="r", ls="--", label="freeze")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
-    ax.set_title(f"{result['task']}: CURL-SAC + SEER (batch {result['batch_size']})")
+    what = f"CURL-SAC + SEER, freeze at agent step {fs}" if fs else "plain CURL-SAC (no freeze)"
+    ax.set_title(f"{result['task']}: {what} (batch {result['batch_size']})", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
