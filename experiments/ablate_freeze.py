@@ -60,7 +60,7 @@ def main() -> int:
             if os.path.exists(os.path.join(run_dir, "summary.json")):
                 continue
             if not os.path.exists(run_dir):
-                before = [s for s in have if s < t]
+                before = [s for s in have if s <= t]
                 if not before:
                     print(f"freeze {t}: the plain run has no checkpoint before it yet; skipped")
                     continue

@@ -6,9 +6,10 @@
 
 A run is deterministic on CPU, so two runs that differ only in what happens after agent
 step K share everything before it. Forking the checkpoint at step K (before the source
-run's freeze) into a new folder and training on with another ``--freeze-step`` (or
+run's freeze) into a new folder and training on with another ``--freeze-step`` >= K (or
 ``--env-steps``, ...) gives exactly the run that would have been trained from scratch,
-without paying again for the pixel phase before K. Used for the freeze-step ablation.
+without paying again for the pixel phase before K (a fork at K with ``--freeze-step K``
+freezes as soon as it starts). Used for the freeze-step ablation.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def fork(src: str, step: int, dst: str, **changes) -> str:
     if values.get("no_freeze"):
         values["freeze_step"] = None
     cfg = TrainConfig(**values).resolved()
-    if cfg.freeze_step is not None and cfg.freeze_step <= step:
-        raise ConfigError(f"the fork's freeze step {cfg.freeze_step} must lie after the forked step {step}.")
+    if cfg.freeze_step is not None and cfg.freeze_step < step:
+        raise ConfigError(f"the fork's freeze step {cfg.freeze_step} must not lie before the forked step {step}.")
     src_ckpt = os.path.join(src, "checkpoints", str(step))
     if not os.path.isdir(src_ckpt):
         have = sorted(int(d) for d in os.listdir(os.path.join(src, "checkpoints")) if d.isdigit())

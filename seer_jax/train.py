@@ -341,11 +341,40 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         }
         checkpointer.save(step_done, {"agent": agent_state, "replay": replay_state, "policy_action": np.asarray(policy_action), "env": env_state}, meta)
 
+    def freeze_now(steps_done: int) -> None:
+        """SEER's freeze after ``steps_done`` agent steps: freeze the agent, migrate the
+        buffer to latents, switch the jitted per-step functions."""
+        nonlocal agent_state, phase, replay_state, t_phase
+        jax.block_until_ready(agent_state)
+        phase_time["images"] += time.perf_counter() - t_phase
+        t0 = time.perf_counter()
+        agent_state = agent.freeze(agent_state)
+        old_replay = phase.replay
+        phase = make_phase("latents")
+        frozen_state = agent_state
+        replay_state = replay_lib.migrate(
+            old_replay, replay_state, phase.replay,
+            lambda stacks, k: agent.encode(frozen_state, stacks, k), k_migrate, cfg.migrate_chunk,
+        )
+        capacity["latents"] = phase.replay.capacity
+        logger.message(
+            f"[freeze] agent step {steps_done}: encoder frozen, {int(replay_state.size)} observations migrated "
+            f"in {time.perf_counter() - t0:.1f}s; replay capacity {image_replay.capacity} images -> "
+            f"{phase.replay.capacity} latents ({phase.replay.bytes_per_slot} B each, "
+            f"{phase.replay.nbytes / MB:.0f} MB of {cfg.replay_budget_mb:.0f} MB)"
+        )
+        # The observation just stored as a frame is the one the policy acts on next;
+        # its action was computed before the freeze, with the same (now frozen) encoder.
+        t_phase = time.perf_counter()
+
     step_rate, update_rate = RateMeter(), RateMeter()
     t_phase = time.perf_counter()
     next_checkpoint = None
     if cfg.checkpoint_every:
         next_checkpoint = (start_step * cfg.action_repeat // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+
+    if restored is not None and phase.name == "images" and cfg.freeze_step == start_step:
+        freeze_now(start_step)  # a run forked at its freeze step (experiments/fork_run.py)
 
     for step in range(start_step, total):
         if step < cfg.init_steps:
@@ -374,27 +403,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         phase_steps[phase.name] += 1
 
         if cfg.freeze_step is not None and step + 1 == cfg.freeze_step:
-            jax.block_until_ready(agent_state)
-            phase_time["images"] += time.perf_counter() - t_phase
-            t0 = time.perf_counter()
-            agent_state = agent.freeze(agent_state)
-            old_replay = phase.replay
-            phase = make_phase("latents")
-            frozen_state = agent_state
-            replay_state = replay_lib.migrate(
-                old_replay, replay_state, phase.replay,
-                lambda stacks, k: agent.encode(frozen_state, stacks, k), k_migrate, cfg.migrate_chunk,
-            )
-            capacity["latents"] = phase.replay.capacity
-            logger.message(
-                f"[freeze] agent step {step + 1}: encoder frozen, {int(replay_state.size)} observations migrated "
-                f"in {time.perf_counter() - t0:.1f}s; replay capacity {image_replay.capacity} images -> "
-                f"{phase.replay.capacity} latents ({phase.replay.bytes_per_slot} B each, "
-                f"{phase.replay.nbytes / MB:.0f} MB of {cfg.replay_budget_mb:.0f} MB)"
-            )
-            # The observation just stored as a frame is the one the policy acts on next;
-            # its action was computed before the freeze, with the same (now frozen) encoder.
-            t_phase = time.perf_counter()
+            freeze_now(step + 1)
 
         if metrics is not None and (step + 1) % cfg.log_every == 0:
             # Components skipped by the last update (NaN) come from the one before it.
