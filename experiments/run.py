@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-freeze", action="store_true", help="never freeze: plain CURL-SAC / DER (the baseline)")
     p.add_argument("--num-copies", type=positive_int, default=4, help="DeepMind Control: random crops stored per observation after the freeze; default: 4")
     p.add_argument("--latent-dtype", choices=["float32", "bfloat16"], default="float32", help="storage type of latents after the freeze (bfloat16 doubles the capacity); default: float32")
-    p.add_argument("--init-steps", type=non_negative_int, default=None, help="random-action agent steps before the first update; " + both("init_steps"))
+    p.add_argument("--init-steps", type=non_negative_int, default=None, help="agent steps before the first update (DMC: uniform random actions, as CURL; Atari: the noisy network acts, as Kaixhin's Rainbow and SEER); " + both("init_steps"))
     p.add_argument("--eval-every", type=non_negative_int, default=None, help="evaluate every N env steps (0: only at the end); " + both("eval_every"))
     p.add_argument("--eval-episodes", type=positive_int, default=None, help="episodes per evaluation (DMC: policy mean, centre crop; Atari: whole games, epsilon 0.001); " + both("eval_episodes"))
     p.add_argument("--log-every", type=positive_int, default=None, help="write training metrics every N agent steps; " + both("log_every"))

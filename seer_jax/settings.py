@@ -24,6 +24,9 @@ class Setting:
     random_action: Callable[[np.random.Generator, Any], Any]
     max_slots: Callable[[Any], int]  # (cfg) -> most slots a run can write
     score_extras: Callable[[str, float], dict[str, float]]  # (task, mean return) -> extra eval columns
+    # Before the first update (init_steps): uniform random actions (CURL's code) or the
+    # agent's own exploration policy (Kaixhin's / SEER's Rainbow: the noisy network acts).
+    random_warmup: bool = True
 
 
 # ---------------------------------------------------------------------------- DMC
@@ -104,6 +107,7 @@ ATARI = Setting(
     make_env=_atari_env,
     make_agent=_atari_agent,
     random_action=_atari_random_action,
+    random_warmup=False,
     # Life losses end training episodes; bound the slots generously (a cap, not a size).
     max_slots=lambda cfg: int(cfg.agent_steps * 1.2) + 100,
     score_extras=_atari_score_extras,

@@ -377,7 +377,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         freeze_now(start_step)  # a run forked at its freeze step (experiments/fork_run.py)
 
     for step in range(start_step, total):
-        if step < cfg.init_steps:
+        if step < cfg.init_steps and setting.random_warmup:
             action = setting.random_action(np_rng, env)
         else:
             action = np.asarray(policy_action)
