@@ -66,10 +66,7 @@ def main() -> int:
                     continue
                 fork(args.src, before[-1], run_dir, freeze_step=t)
                 print(f"freeze {t}: forked at agent step {before[-1]}", flush=True)
-            with open(os.path.join(run_dir, "config.json")) as f:
-                values = json.load(f)
-            names = {f.name for f in __import__("dataclasses").fields(TrainConfig)}
-            train(TrainConfig(**{k: v for k, v in values.items() if k in names}))
+            train(TrainConfig.from_run_dir(run_dir))
     variants = {}
     for t, run_dir in dirs.items():
         c = curve(run_dir)

@@ -32,21 +32,18 @@ def fork(src: str, step: int, dst: str, **changes) -> str:
     """Copy ``src``'s checkpoint at agent ``step`` and its logs up to it into ``dst``, with
     the configuration changed by ``changes``; returns ``dst``. The changes may only
     affect what happens after ``step``."""
+    from seer_jax.logging import truncate_csv
     from seer_jax.train import ConfigError, TrainConfig
 
     bad = set(changes) - set(CHANGEABLE)
     if bad:
         raise ConfigError(f"fork can change only {', '.join(CHANGEABLE)}; not {', '.join(sorted(bad))}.")
-    with open(os.path.join(src, "config.json")) as f:
-        saved = json.load(f)
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in saved.items() if k in names}
-    values.update(changes, run_dir=dst)
+    cfg = TrainConfig.from_run_dir(src, **changes)
     if changes.get("freeze_step") is not None:
-        values["no_freeze"] = False
-    if values.get("no_freeze"):
-        values["freeze_step"] = None
-    cfg = TrainConfig(**values).resolved()
+        cfg.no_freeze = False
+    if cfg.no_freeze:
+        cfg.freeze_step = None
+    cfg = dataclasses.replace(cfg, run_dir=dst).resolved()
     if cfg.freeze_step is not None and cfg.freeze_step < step:
         raise ConfigError(f"the fork's freeze step {cfg.freeze_step} must not lie before the forked step {step}.")
     src_ckpt = os.path.join(src, "checkpoints", str(step))
@@ -62,13 +59,9 @@ def fork(src: str, step: int, dst: str, **changes) -> str:
     shutil.copytree(src_ckpt, os.path.join(dst, "checkpoints", str(step)))
     env_steps = step * cfg.action_repeat
     for name in ("train.csv", "eval.csv"):
-        p = os.path.join(src, name)
-        if os.path.exists(p):
-            with open(p) as f:
-                lines = f.read().splitlines()
-            kept = lines[:1] + [ln for ln in lines[1:] if ln and float(ln.split(",")[0]) <= env_steps]
-            with open(os.path.join(dst, name), "w") as f:
-                f.write("\n".join(kept) + "\n")
+        if os.path.exists(os.path.join(src, name)):
+            shutil.copy(os.path.join(src, name), os.path.join(dst, name))
+            truncate_csv(os.path.join(dst, name), env_steps)
     with open(os.path.join(dst, "config.json"), "w") as f:
         json.dump(dataclasses.asdict(cfg), f, indent=2, sort_keys=True, default=str)
     return dst
@@ -93,10 +86,7 @@ def main() -> int:
         dst = fork(args.src, args.step, args.dst, **changes)
         print(f"forked {args.src} at agent step {args.step} into {dst}")
         if args.train:
-            with open(os.path.join(dst, "config.json")) as f:
-                values = json.load(f)
-            names = {f.name for f in dataclasses.fields(TrainConfig)}
-            train(TrainConfig(**{k: v for k, v in values.items() if k in names}))
+            train(TrainConfig.from_run_dir(dst))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -94,23 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_run_dir(run_dir: str, args):
     """The configuration saved in a run folder (for --resume)."""
-    import json
-
     from seer_jax.train import ConfigError, TrainConfig
 
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        raise ConfigError(f"--resume {run_dir}: no config.json there; is it a seer_jax run folder?")
-    with open(path) as f:
-        saved = json.load(f)
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in saved.items() if k in names}
-    values["run_dir"] = run_dir
-    values["progress"] = not args.no_progress
+    overrides = {"progress": not args.no_progress}
     for k in ("checkpoint_every", "keep_checkpoints"):
         if getattr(args, k) is not None:
-            values[k] = getattr(args, k)
-    return TrainConfig(**values)
+            overrides[k] = getattr(args, k)
+    try:
+        return TrainConfig.from_run_dir(run_dir, **overrides)
+    except ConfigError as e:
+        raise ConfigError(f"--resume {e}") from None
 
 
 def config_from_args(argv: list[str] | None = None):

@@ -37,7 +37,7 @@ class CsvLog:
             w.writerow(row)
 
 
-def _truncate_csv(path: str, keep_up_to: int | None) -> None:
+def truncate_csv(path: str, keep_up_to: int | None) -> None:
     """Drop every row (all rows when ``keep_up_to`` is None) logged after ``keep_up_to``
     env steps; the rewrite goes through a temporary file, so it is atomic."""
     if not os.path.exists(path):
@@ -70,7 +70,7 @@ class RunLogger:
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(dict(config), f, indent=2, sort_keys=True, default=str)
         for name in ("train.csv", "eval.csv"):
-            _truncate_csv(os.path.join(run_dir, name), resume_env_steps)
+            truncate_csv(os.path.join(run_dir, name), resume_env_steps)
         self.train_csv = CsvLog(os.path.join(run_dir, "train.csv"))
         self.eval_csv = CsvLog(os.path.join(run_dir, "eval.csv"))
         try:

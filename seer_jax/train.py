@@ -123,6 +123,18 @@ class TrainConfig:
             c.run_dir = os.path.join("runs", f"{c.task}-s{c.seed}-{stamp}")
         return c
 
+    @classmethod
+    def from_run_dir(cls, run_dir: str, **overrides) -> "TrainConfig":
+        """The configuration saved in ``run_dir/config.json`` (unknown keys ignored),
+        with ``run_dir`` and ``overrides`` applied."""
+        path = os.path.join(run_dir, "config.json")
+        if not os.path.exists(path):
+            raise ConfigError(f"{run_dir}: no config.json there; is it a seer_jax run folder?")
+        with open(path) as f:
+            saved = json.load(f)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in saved.items() if k in names}, "run_dir": run_dir, **overrides})
+
     @property
     def agent_steps(self) -> int:
         return math.ceil(self.env_steps / self.action_repeat)
