@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from seer_jax import platform  # noqa: E402
+from seer_jax import platform
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -36,7 +36,9 @@ def curve(run_dir: str) -> list[dict]:
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [{"env_steps": int(float(r["env_steps"])), "return_mean": float(r["return_mean"])} for r in csv.DictReader(f)]
+        return [
+            {"env_steps": int(float(r["env_steps"])), "return_mean": float(r["return_mean"])} for r in csv.DictReader(f)
+        ]
 
 
 def main() -> int:
@@ -70,14 +72,24 @@ def main() -> int:
     variants = {}
     for t, run_dir in dirs.items():
         c = curve(run_dir)
-        variants[str(t)] = {"curve": c, "finished": os.path.exists(os.path.join(run_dir, "summary.json")),
-                            "final_return": c[-1]["return_mean"] if c else None}
+        variants[str(t)] = {
+            "curve": c,
+            "finished": os.path.exists(os.path.join(run_dir, "summary.json")),
+            "final_return": c[-1]["return_mean"] if c else None,
+        }
     plain = curve(args.src)
     out = {
-        "task": task, "seed": seed, "batch_size": src_cfg["batch_size"], "env_steps": src_cfg["env_steps"],
-        "action_repeat": src_cfg["action_repeat"], "freeze_steps": variants,
-        "plain": {"curve": plain, "finished": os.path.exists(os.path.join(args.src, "summary.json")),
-                  "final_return": plain[-1]["return_mean"] if plain else None},
+        "task": task,
+        "seed": seed,
+        "batch_size": src_cfg["batch_size"],
+        "env_steps": src_cfg["env_steps"],
+        "action_repeat": src_cfg["action_repeat"],
+        "freeze_steps": variants,
+        "plain": {
+            "curve": plain,
+            "finished": os.path.exists(os.path.join(args.src, "summary.json")),
+            "final_return": plain[-1]["return_mean"] if plain else None,
+        },
         "command": "python experiments/ablate_freeze.py " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
     }
@@ -94,8 +106,11 @@ def main() -> int:
         ax.plot([r["env_steps"] for r in plain], [r["return_mean"] for r in plain], "k-", label="no freeze")
     for t, v in variants.items():
         if v["curve"]:
-            ax.plot([r["env_steps"] for r in v["curve"]], [r["return_mean"] for r in v["curve"]],
-                    label=f"freeze at agent step {t} ({int(t) * src_cfg['action_repeat']:,} env steps)")
+            ax.plot(
+                [r["env_steps"] for r in v["curve"]],
+                [r["return_mean"] for r in v["curve"]],
+                label=f"freeze at agent step {t} ({int(t) * src_cfg['action_repeat']:,} env steps)",
+            )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
     ax.set_title(f"{task}, seed {seed}: SEER freeze step ablation", fontsize=9)

@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from seer_jax import platform  # noqa: E402
+from seer_jax import platform
 
 CHANGEABLE = ("freeze_step", "no_freeze", "env_steps", "eval_every", "checkpoint_every", "keep_checkpoints")
 
@@ -52,7 +52,9 @@ def fork(src: str, step: int, dst: str, **changes) -> str:
         raise ConfigError(f"{src} has no checkpoint at agent step {step}; it has {have}.")
     with open(os.path.join(src_ckpt, "meta", "metadata")) as f:
         if json.load(f)["phase"] != "images":
-            raise ConfigError(f"the checkpoint at agent step {step} is after the source run's freeze; fork an earlier one.")
+            raise ConfigError(
+                f"the checkpoint at agent step {step} is after the source run's freeze; fork an earlier one."
+            )
     if os.path.exists(dst):
         raise ConfigError(f"{dst} exists; choose a new folder.")
     os.makedirs(os.path.join(dst, "checkpoints"))

@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from seer_jax import platform  # noqa: E402
+from seer_jax import platform
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 VARIANTS = {"seer": dict(freeze_step=50_004), "der": dict(no_freeze=True)}
@@ -35,7 +35,9 @@ def read_eval(run_dir: str) -> list[dict]:
     if not os.path.exists(path):
         return []
     with open(path, newline="") as f:
-        return [{"env_steps": int(float(r["env_steps"])), "return_mean": float(r["return_mean"])} for r in csv.DictReader(f)]
+        return [
+            {"env_steps": int(float(r["env_steps"])), "return_mean": float(r["return_mean"])} for r in csv.DictReader(f)
+        ]
 
 
 def collect(args, run_dirs, command: str) -> dict:
@@ -81,8 +83,13 @@ def plot(result: dict, path: str) -> None:
         for variant, color in (("seer", "C0"), ("der", "C1")):
             for seed, curve in g["variants"].get(variant, {}).get("curves", {}).items():
                 if curve:
-                    ax.plot([r["env_steps"] for r in curve], [r["return_mean"] for r in curve], color=color, alpha=0.6,
-                            label=f"{'DER + SEER' if variant == 'seer' else 'DER'}" if seed == "0" else None)
+                    ax.plot(
+                        [r["env_steps"] for r in curve],
+                        [r["return_mean"] for r in curve],
+                        color=color,
+                        alpha=0.6,
+                        label=f"{'DER + SEER' if variant == 'seer' else 'DER'}" if seed == "0" else None,
+                    )
         if g["der_published_100k"]:
             ax.axhline(g["der_published_100k"], color="k", ls=":", label="DER published (100k)")
         ax.axvline(50_004, color="r", ls="--", lw=0.8)
@@ -108,7 +115,10 @@ def main() -> int:
     from seer_jax.train import TrainConfig, train
 
     run_dirs = {
-        (g, v, s): os.path.join(args.runs, f"{g}-{v}-s{s}") for g in args.games for v in args.variants for s in args.seeds
+        (g, v, s): os.path.join(args.runs, f"{g}-{v}-s{s}")
+        for g in args.games
+        for v in args.variants
+        for s in args.seeds
     }
     os.makedirs(args.out, exist_ok=True)
 
@@ -128,8 +138,16 @@ def main() -> int:
                     if os.path.exists(os.path.join(run_dir, "summary.json")):
                         continue
                     print(f"== {game} {variant} seed {seed} -> {run_dir}", flush=True)
-                    train(TrainConfig(task=game, seed=seed, env_steps=args.agent_steps, run_dir=run_dir, progress=False,
-                                      **VARIANTS[variant]))
+                    train(
+                        TrainConfig(
+                            task=game,
+                            seed=seed,
+                            env_steps=args.agent_steps,
+                            run_dir=run_dir,
+                            progress=False,
+                            **VARIANTS[variant],
+                        )
+                    )
                     write()
     result = write()
     print(json.dumps({g: {v: d["final"] for v, d in r["variants"].items()} for g, r in result["games"].items()}))

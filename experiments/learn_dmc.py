@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from seer_jax import platform  # noqa: E402
+from seer_jax import platform
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -44,7 +44,7 @@ def collect(args, run_dirs: dict[int, str], command: str) -> dict:
     # Seeds without any evaluation yet are left out (they appear once they have one).
     curves = {seed: c for seed, c in curves.items() if c}
     finished = {seed: finished[seed] for seed in curves}
-    steps = sorted(set.intersection(*(set(int(r["env_steps"]) for r in c) for c in curves.values()))) if curves else []
+    steps = sorted(set.intersection(*({int(r["env_steps"]) for r in c} for c in curves.values()))) if curves else []
     mean, std = [], []
     for s in steps:
         vals = [next(r["return_mean"] for r in curves[seed] if int(r["env_steps"]) == s) for seed in curves]
@@ -62,7 +62,18 @@ def collect(args, run_dirs: dict[int, str], command: str) -> dict:
         if os.path.exists(p):
             with open(p) as f:
                 s = json.load(f)
-            summaries[seed] = {k: s[k] for k in ("capacity_images", "capacity_latents", "hours_images", "hours_latents", "agent_steps_per_s_images", "agent_steps_per_s_latents", "wall_clock_s")}
+            summaries[seed] = {
+                k: s[k]
+                for k in (
+                    "capacity_images",
+                    "capacity_latents",
+                    "hours_images",
+                    "hours_latents",
+                    "agent_steps_per_s_images",
+                    "agent_steps_per_s_latents",
+                    "wall_clock_s",
+                )
+            }
     return {
         "task": args.task,
         "env_steps": steps,
@@ -73,7 +84,13 @@ def collect(args, run_dirs: dict[int, str], command: str) -> dict:
         "seeds": list(curves),
         "finished": all(finished.values()),
         "target_env_steps": args.env_steps,
-        "per_seed": {str(seed): [{"env_steps": int(r["env_steps"]), "return_mean": r["return_mean"], "return_std": r["return_std"]} for r in c] for seed, c in curves.items()},
+        "per_seed": {
+            str(seed): [
+                {"env_steps": int(r["env_steps"]), "return_mean": r["return_mean"], "return_std": r["return_std"]}
+                for r in c
+            ]
+            for seed, c in curves.items()
+        },
         "per_seed_summary": {str(k): v for k, v in summaries.items()},
         "command": command,
         "machine": f"{py_platform.machine()}, {os.cpu_count()} cores, {py_platform.processor() or 'cpu'}",
@@ -121,7 +138,12 @@ def main() -> int:
     p.add_argument("--runs", default=os.path.join(ROOT, "runs", "learn"))
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "results"))
     p.add_argument("--checkpoint-every", type=int, default=10_000, help="env steps between checkpoints")
-    p.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept per run (keep many to fork ablations from them)")
+    p.add_argument(
+        "--keep-checkpoints",
+        type=int,
+        default=2,
+        help="checkpoints kept per run (keep many to fork ablations from them)",
+    )
     p.add_argument("--collect-only", action="store_true")
     args = p.parse_args()
     if args.no_freeze:
@@ -130,7 +152,9 @@ def main() -> int:
     from seer_jax.envs.dmc import default_action_repeat
     from seer_jax.train import TrainConfig, train
 
-    run_dirs = {s: os.path.join(args.runs, f"{args.task}-s{s}" + ("-nofreeze" if args.no_freeze else "")) for s in args.seeds}
+    run_dirs = {
+        s: os.path.join(args.runs, f"{args.task}-s{s}" + ("-nofreeze" if args.no_freeze else "")) for s in args.seeds
+    }
     os.makedirs(args.out, exist_ok=True)
     name = f"learn_{args.task}" + ("_nofreeze" if args.no_freeze else "")
 
@@ -153,10 +177,21 @@ def main() -> int:
 
                 shutil.rmtree(run_dir)
             # An unfinished run with checkpoints resumes from the newest one.
-            train(TrainConfig(task=args.task, seed=seed, env_steps=args.env_steps, batch_size=args.batch_size,
-                              freeze_step=args.freeze_step, no_freeze=args.no_freeze, eval_every=args.eval_every,
-                              run_dir=run_dir, progress=False, checkpoint_every=args.checkpoint_every,
-                              keep_checkpoints=args.keep_checkpoints))
+            train(
+                TrainConfig(
+                    task=args.task,
+                    seed=seed,
+                    env_steps=args.env_steps,
+                    batch_size=args.batch_size,
+                    freeze_step=args.freeze_step,
+                    no_freeze=args.no_freeze,
+                    eval_every=args.eval_every,
+                    run_dir=run_dir,
+                    progress=False,
+                    checkpoint_every=args.checkpoint_every,
+                    keep_checkpoints=args.keep_checkpoints,
+                )
+            )
             write()
     result = write()
     print(json.dumps({k: result[k] for k in ("env_steps", "eval_return_mean", "eval_return_std", "finished")}))

@@ -21,9 +21,29 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 RUN = [sys.executable, os.path.join(ROOT, "experiments", "run.py")]
-TINY = ["--task", "cartpole_swingup", "--env-steps", "400", "--batch-size", "8", "--init-steps", "10",
-        "--freeze-step", "30", "--eval-every", "0", "--eval-episodes", "1", "--episode-length", "96",
-        "--replay-budget-mb", "1.5", "--checkpoint-every", "160", "--no-progress"]
+TINY = [
+    "--task",
+    "cartpole_swingup",
+    "--env-steps",
+    "400",
+    "--batch-size",
+    "8",
+    "--init-steps",
+    "10",
+    "--freeze-step",
+    "30",
+    "--eval-every",
+    "0",
+    "--eval-episodes",
+    "1",
+    "--episode-length",
+    "96",
+    "--replay-budget-mb",
+    "1.5",
+    "--checkpoint-every",
+    "160",
+    "--no-progress",
+]
 
 
 def run(args: list[str], env: dict | None = None, timeout: int = 600) -> dict:
@@ -34,9 +54,17 @@ def run(args: list[str], env: dict | None = None, timeout: int = 600) -> dict:
     if r.returncode == 0:
         lines = [ln for ln in out if "resumed from" in ln] or [""]
     else:
-        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")] or r.stderr.strip().splitlines()[-1:] or [""]
-    return {"exit_code": r.returncode, "message": lines[0][:400], "traceback": "Traceback" in r.stderr,
-            "seconds": round(time.perf_counter() - t0, 1)}
+        lines = (
+            [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+            or r.stderr.strip().splitlines()[-1:]
+            or [""]
+        )
+    return {
+        "exit_code": r.returncode,
+        "message": lines[0][:400],
+        "traceback": "Traceback" in r.stderr,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def main() -> int:
@@ -53,18 +81,45 @@ def main() -> int:
         print(f"[{result['exit_code']}] {name}: {result['message'][:120]}", flush=True)
 
     case("unknown task", ["--task", "walker_wakl"], "tests/test_train.py::test_cli_unknown_task_lists_valid_ones")
-    case("flag of the wrong type", ["--batch-size", "many"], "tests/test_train.py::test_cli_freeze_step_must_be_positive_integer")
-    case("negative steps", ["--env-steps", "-100"], "tests/test_train.py::test_cli_freeze_step_must_be_positive_integer")
-    case("freeze step not a positive integer", ["--freeze-step", "0"], "tests/test_train.py::test_cli_freeze_step_must_be_positive_integer")
-    case("freeze step beyond the run", ["--task", "cartpole_swingup", "--env-steps", "8000", "--freeze-step", "5000"],
-         "tests/test_train.py::test_cli_freeze_step_beyond_run_refused")
-    case("budget too small for one batch", ["--task", "cartpole_swingup", "--replay-budget-mb", "1", "--run-dir", f"{tmp}/small"],
-         "tests/test_train.py::test_cli_budget_too_small_states_minimum")
-    case("batch larger than the buffer", ["--task", "cartpole_swingup", "--batch-size", "512", "--replay-budget-mb", "10", "--run-dir", f"{tmp}/batch"],
-         "tests/test_train.py::test_cli_budget_too_small_states_minimum")
-    case("rendering unavailable", ["--task", "cartpole_swingup", "--run-dir", f"{tmp}/render"],
-         "tests/test_train.py::test_cli_rendering_unavailable_is_clear", env={"MUJOCO_GL": "osmesa"})
-    case("resume a folder that is not a run", ["--resume", f"{tmp}/nothing"], "tests/test_train.py::test_cli_resume_of_missing_folder_is_clear")
+    case(
+        "flag of the wrong type",
+        ["--batch-size", "many"],
+        "tests/test_train.py::test_cli_freeze_step_must_be_positive_integer",
+    )
+    case(
+        "negative steps", ["--env-steps", "-100"], "tests/test_train.py::test_cli_freeze_step_must_be_positive_integer"
+    )
+    case(
+        "freeze step not a positive integer",
+        ["--freeze-step", "0"],
+        "tests/test_train.py::test_cli_freeze_step_must_be_positive_integer",
+    )
+    case(
+        "freeze step beyond the run",
+        ["--task", "cartpole_swingup", "--env-steps", "8000", "--freeze-step", "5000"],
+        "tests/test_train.py::test_cli_freeze_step_beyond_run_refused",
+    )
+    case(
+        "budget too small for one batch",
+        ["--task", "cartpole_swingup", "--replay-budget-mb", "1", "--run-dir", f"{tmp}/small"],
+        "tests/test_train.py::test_cli_budget_too_small_states_minimum",
+    )
+    case(
+        "batch larger than the buffer",
+        ["--task", "cartpole_swingup", "--batch-size", "512", "--replay-budget-mb", "10", "--run-dir", f"{tmp}/batch"],
+        "tests/test_train.py::test_cli_budget_too_small_states_minimum",
+    )
+    case(
+        "rendering unavailable",
+        ["--task", "cartpole_swingup", "--run-dir", f"{tmp}/render"],
+        "tests/test_train.py::test_cli_rendering_unavailable_is_clear",
+        env={"MUJOCO_GL": "osmesa"},
+    )
+    case(
+        "resume a folder that is not a run",
+        ["--resume", f"{tmp}/nothing"],
+        "tests/test_train.py::test_cli_resume_of_missing_folder_is_clear",
+    )
 
     # A real interrupted run: killed after its first checkpoint, then resumed.
     base = f"{tmp}/run"
@@ -84,8 +139,12 @@ def main() -> int:
         shutil.rmtree(base, ignore_errors=True)
         shutil.copytree(saved, base)
 
-    case("same folder, different configuration", TINY[:-1] + ["--batch-size", "16", "--no-progress", "--run-dir", base],
-         "tests/test_resume.py::test_resume_with_other_config_is_refused", prepare=reset_copy)
+    case(
+        "same folder, different configuration",
+        TINY[:-1] + ["--batch-size", "16", "--no-progress", "--run-dir", base],
+        "tests/test_resume.py::test_resume_with_other_config_is_refused",
+        prepare=reset_copy,
+    )
 
     def corrupt():
         reset_copy()
@@ -95,8 +154,12 @@ def main() -> int:
                     with open(os.path.join(root, f), "r+b") as fh:
                         fh.truncate(os.path.getsize(os.path.join(root, f)) // 3)
 
-    case("corrupt or truncated checkpoint (the only one)", ["--resume", base],
-         "tests/test_resume.py::test_no_readable_checkpoint_is_a_clear_error", prepare=corrupt)
+    case(
+        "corrupt or truncated checkpoint (the only one)",
+        ["--resume", base],
+        "tests/test_resume.py::test_no_readable_checkpoint_is_a_clear_error",
+        prepare=corrupt,
+    )
 
     def other_version():
         reset_copy()
@@ -109,14 +172,32 @@ def main() -> int:
                 with open(meta, "w") as f:
                     json.dump(m, f)
 
-    case("checkpoint from another version", ["--resume", base], "tests/test_resume.py::test_checkpoint_from_another_version_is_refused",
-         prepare=other_version)
-    cases.append({"case": "no disk space for a checkpoint", "command": "(simulated: the save raises ENOSPC)",
-                  "exit_code": 2, "message": "error: Could not write the checkpoint ... The disk is full: free space ... the previous checkpoint is intact.",
-                  "traceback": False, "test": "tests/test_resume.py::test_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint"})
-    cases.append({"case": "non-finite loss or parameters", "command": "(simulated in the test: a parameter set to inf)",
-                  "exit_code": 3, "message": "error: training diverged: ... became non-finite at agent step N ... The last good checkpoint (agent step M) is kept in ...",
-                  "traceback": False, "test": "tests/test_resume.py::test_non_finite_parameters_stop_the_run_and_keep_the_checkpoint"})
+    case(
+        "checkpoint from another version",
+        ["--resume", base],
+        "tests/test_resume.py::test_checkpoint_from_another_version_is_refused",
+        prepare=other_version,
+    )
+    cases.append(
+        {
+            "case": "no disk space for a checkpoint",
+            "command": "(simulated: the save raises ENOSPC)",
+            "exit_code": 2,
+            "message": "error: Could not write the checkpoint ... The disk is full: free space ... the previous checkpoint is intact.",
+            "traceback": False,
+            "test": "tests/test_resume.py::test_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint",
+        }
+    )
+    cases.append(
+        {
+            "case": "non-finite loss or parameters",
+            "command": "(simulated in the test: a parameter set to inf)",
+            "exit_code": 3,
+            "message": "error: training diverged: ... became non-finite at agent step N ... The last good checkpoint (agent step M) is kept in ...",
+            "traceback": False,
+            "test": "tests/test_resume.py::test_non_finite_parameters_stop_the_run_and_keep_the_checkpoint",
+        }
+    )
     shutil.rmtree(tmp, ignore_errors=True)
     out = {
         "cases": cases,
@@ -136,7 +217,9 @@ def write_markdown(out: dict, path: str) -> None:
     rows = ["| case | what the user sees (first line) | exit code | test |", "|---|---|---|---|"]
     for c in out["cases"]:
         msg = c["message"].replace("|", "\\|")
-        rows.append(f"| {c['case']} | `{msg[:220]}{'...' if len(msg) > 220 else ''}` | {c['exit_code']} | `{c['test']}` |")
+        rows.append(
+            f"| {c['case']} | `{msg[:220]}{'...' if len(msg) > 220 else ''}` | {c['exit_code']} | `{c['test']}` |"
+        )
     text = (
         "# Bad input and recovery: what the user sees\n\n"
         "Generated by `python experiments/reliability.py` "

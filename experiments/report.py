@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Render docs/results.md from the committed result files in docs/results/.
 
-    python experiments/report.py
+python experiments/report.py
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def dmc_bench(b) -> list[str]:
         f"| migration at the freeze | | {fmt(b['migrate_s_per_1000_obs'], 2)} s per 1,000 stored observations | | |",
     ]
     if "full_update_ms_xla_default_fusions" in b:
-        lines.append(f"| full update with XLA's default CPU fusions (ms) | {fmt(b['full_update_ms_xla_default_fusions'])} | | {b['full_update_ms_xla_default_fusions'] / b['full_update_ms']:.2f}x slower | |")
+        lines.append(
+            f"| full update with XLA's default CPU fusions (ms) | {fmt(b['full_update_ms_xla_default_fusions'])} | | {b['full_update_ms_xla_default_fusions'] / b['full_update_ms']:.2f}x slower | |"
+        )
     lines.append("")
     return lines
 
@@ -66,25 +68,40 @@ def learn(r) -> list[str]:
     name = f"learn_{r['task']}"
     lines = [
         f"## Learning: {r['task']} ("
-        + (f"CURL-SAC + SEER, batch {r['batch_size']}, freeze at agent step {r['freeze_step']})" if r["freeze_step"]
-           else f"plain CURL-SAC, no freeze, batch {r['batch_size']})"),
+        + (
+            f"CURL-SAC + SEER, batch {r['batch_size']}, freeze at agent step {r['freeze_step']})"
+            if r["freeze_step"]
+            else f"plain CURL-SAC, no freeze, batch {r['batch_size']})"
+        ),
         "",
         f"`{r['command']}` on {r['date']}, {r['machine']}; seeds {r['seeds']}"
-        + ("" if r["finished"] else f" — **unfinished**: curve up to {r['env_steps'][-1] if r['env_steps'] else 0:,} of {r['target_env_steps']:,} env steps"),
+        + (
+            ""
+            if r["finished"]
+            else f" — **unfinished**: curve up to {r['env_steps'][-1] if r['env_steps'] else 0:,} of {r['target_env_steps']:,} env steps"
+        ),
         "",
         f"![{name}](results/{name}.png)",
         "",
         "| env steps | eval return (mean ± std) |",
         "|---|---|",
     ]
-    lines += [f"| {s:,} | {m:.1f} ± {sd:.1f} |" for s, m, sd in zip(r["env_steps"], r["eval_return_mean"], r["eval_return_std"])]
+    lines += [
+        f"| {s:,} | {m:.1f} ± {sd:.1f} |"
+        for s, m, sd in zip(r["env_steps"], r["eval_return_mean"], r["eval_return_std"])
+    ]
     lines.append("")
     return lines
 
 
 def main() -> None:
-    out = ["# Results", "", "Every number below was measured by the command shown, on the machine and date shown; "
-           "the JSON files beside this page hold the raw figures. Regenerate this page with `python experiments/report.py`.", ""]
+    out = [
+        "# Results",
+        "",
+        "Every number below was measured by the command shown, on the machine and date shown; "
+        "the JSON files beside this page hold the raw figures. Regenerate this page with `python experiments/report.py`.",
+        "",
+    ]
     for fn, name in ((dmc_bench, "bench_dmc.json"), (atari_bench, "bench_atari.json")):
         b = load(name)
         if b:

@@ -19,14 +19,20 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from seer_jax import platform  # noqa: E402
-from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES  # noqa: E402
+from seer_jax import platform
+from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES
 
 PRESETS = {
     "quick": dict(
         _doc="cartpole_swingup, batch 32, freeze at 800 agent steps; a few minutes on a 2-core CPU",
-        task="cartpole_swingup", env_steps=16_000, batch_size=32, init_steps=250, freeze_step=800,
-        eval_every=8_000, eval_episodes=2, log_every=100,
+        task="cartpole_swingup",
+        env_steps=16_000,
+        batch_size=32,
+        init_steps=250,
+        freeze_step=800,
+        eval_every=8_000,
+        eval_episodes=2,
+        log_every=100,
     ),
     "atari-constrained": dict(
         _doc="Atari with the SEER paper's small buffer: the memory of 10k image transitions",
@@ -59,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     from seer_jax.settings import ATARI, DMC
 
     dmc, atari = DMC.defaults, ATARI.defaults
-    both = lambda k: f"default: {dmc[k]} on DeepMind Control, {atari[k]} on Atari"  # noqa: E731
+    both = lambda k: f"default: {dmc[k]} on DeepMind Control, {atari[k]} on Atari"
     p = argparse.ArgumentParser(
         description="Train a pixel agent with SEER: CURL-SAC on DeepMind Control tasks (e.g. walker_walk), "
         "data-efficient Rainbow on Atari games (e.g. road_runner).",
@@ -67,27 +73,109 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Steps: --env-steps and --eval-every count environment steps (an Atari step is 4 frames); "
         "--freeze-step, --init-steps and --log-every count agent steps (env steps / action repeat).",
     )
-    p.add_argument("--task", default="walker_walk", help="a DeepMind Control domain_task (walker_walk, cartpole_swingup, ...) or an Atari game (alien, road_runner, ...); default: walker_walk")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="a named set of defaults (flags given explicitly win): " + "; ".join(f"{k}: {v['_doc']}" for k, v in PRESETS.items()))
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same run on CPU); default: 0")
-    p.add_argument("--env-steps", type=positive_int, default=None, help="environment steps to train for; " + both("env_steps"))
-    p.add_argument("--action-repeat", type=positive_int, default=None, help="DeepMind Control; default: the PlaNet value for the task (cartpole 8; reacher, cheetah, ball_in_cup 4; finger, walker 2)")
+    p.add_argument(
+        "--task",
+        default="walker_walk",
+        help="a DeepMind Control domain_task (walker_walk, cartpole_swingup, ...) or an Atari game (alien, road_runner, ...); default: walker_walk",
+    )
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="a named set of defaults (flags given explicitly win): "
+        + "; ".join(f"{k}: {v['_doc']}" for k, v in PRESETS.items()),
+    )
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed (same seed, same run on CPU); default: 0"
+    )
+    p.add_argument(
+        "--env-steps", type=positive_int, default=None, help="environment steps to train for; " + both("env_steps")
+    )
+    p.add_argument(
+        "--action-repeat",
+        type=positive_int,
+        default=None,
+        help="DeepMind Control; default: the PlaNet value for the task (cartpole 8; reacher, cheetah, ball_in_cup 4; finger, walker 2)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=None, help="update batch size; " + both("batch_size"))
-    p.add_argument("--replay-budget-mb", type=positive_float, default=None, help="replay memory budget in MB, which sets the capacity before and after the freeze; " + both("replay_budget_mb"))
-    p.add_argument("--freeze-step", type=positive_int, default=None, help="agent step at which SEER freezes the encoder; " + both("freeze_step"))
+    p.add_argument(
+        "--replay-budget-mb",
+        type=positive_float,
+        default=None,
+        help="replay memory budget in MB, which sets the capacity before and after the freeze; "
+        + both("replay_budget_mb"),
+    )
+    p.add_argument(
+        "--freeze-step",
+        type=positive_int,
+        default=None,
+        help="agent step at which SEER freezes the encoder; " + both("freeze_step"),
+    )
     p.add_argument("--no-freeze", action="store_true", help="never freeze: plain CURL-SAC / DER (the baseline)")
-    p.add_argument("--num-copies", type=positive_int, default=4, help="DeepMind Control: random crops stored per observation after the freeze; default: 4")
-    p.add_argument("--latent-dtype", choices=["float32", "bfloat16"], default="float32", help="storage type of latents after the freeze (bfloat16 doubles the capacity); default: float32")
-    p.add_argument("--init-steps", type=non_negative_int, default=None, help="agent steps before the first update (DMC: uniform random actions, as CURL; Atari: the noisy network acts, as Kaixhin's Rainbow and SEER); " + both("init_steps"))
-    p.add_argument("--eval-every", type=non_negative_int, default=None, help="evaluate every N env steps (0: only at the end); " + both("eval_every"))
-    p.add_argument("--eval-episodes", type=positive_int, default=None, help="episodes per evaluation (DMC: policy mean, centre crop; Atari: whole games, epsilon 0.001); " + both("eval_episodes"))
-    p.add_argument("--log-every", type=positive_int, default=None, help="write training metrics every N agent steps; " + both("log_every"))
-    p.add_argument("--critic-lr", type=positive_float, default=None, help="DeepMind Control critic learning rate; default: 1e-3 (cheetah_run 2e-4)")
+    p.add_argument(
+        "--num-copies",
+        type=positive_int,
+        default=4,
+        help="DeepMind Control: random crops stored per observation after the freeze; default: 4",
+    )
+    p.add_argument(
+        "--latent-dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="storage type of latents after the freeze (bfloat16 doubles the capacity); default: float32",
+    )
+    p.add_argument(
+        "--init-steps",
+        type=non_negative_int,
+        default=None,
+        help="agent steps before the first update (DMC: uniform random actions, as CURL; Atari: the noisy network acts, as Kaixhin's Rainbow and SEER); "
+        + both("init_steps"),
+    )
+    p.add_argument(
+        "--eval-every",
+        type=non_negative_int,
+        default=None,
+        help="evaluate every N env steps (0: only at the end); " + both("eval_every"),
+    )
+    p.add_argument(
+        "--eval-episodes",
+        type=positive_int,
+        default=None,
+        help="episodes per evaluation (DMC: policy mean, centre crop; Atari: whole games, epsilon 0.001); "
+        + both("eval_episodes"),
+    )
+    p.add_argument(
+        "--log-every",
+        type=positive_int,
+        default=None,
+        help="write training metrics every N agent steps; " + both("log_every"),
+    )
+    p.add_argument(
+        "--critic-lr",
+        type=positive_float,
+        default=None,
+        help="DeepMind Control critic learning rate; default: 1e-3 (cheetah_run 2e-4)",
+    )
     p.add_argument("--episode-length", type=positive_int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--run-dir", default=None, help="run folder; default: runs/TASK-sSEED-TIME. A folder that holds checkpoints of the same configuration is resumed")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run in RUN_DIR from its newest checkpoint, with the configuration saved there (other flags are ignored except --no-progress, --checkpoint-every, --keep-checkpoints)")
-    p.add_argument("--checkpoint-every", type=non_negative_int, default=None, help="save a checkpoint (agent, replay buffer, RNG, environment, logs) every N env steps, 0: only at the end; default: 10000")
-    p.add_argument("--keep-checkpoints", type=positive_int, default=None, help="how many recent checkpoints to keep; default: 2")
+    p.add_argument(
+        "--run-dir",
+        default=None,
+        help="run folder; default: runs/TASK-sSEED-TIME. A folder that holds checkpoints of the same configuration is resumed",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue the run in RUN_DIR from its newest checkpoint, with the configuration saved there (other flags are ignored except --no-progress, --checkpoint-every, --keep-checkpoints)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=non_negative_int,
+        default=None,
+        help="save a checkpoint (agent, replay buffer, RNG, environment, logs) every N env steps, 0: only at the end; default: 10000",
+    )
+    p.add_argument(
+        "--keep-checkpoints", type=positive_int, default=None, help="how many recent checkpoints to keep; default: 2"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return p
 
@@ -145,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: training diverged: {e}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("\ninterrupted; re-run the same command (or use --resume RUN_DIR) to continue from the last checkpoint.", file=sys.stderr)
+        print(
+            "\ninterrupted; re-run the same command (or use --resume RUN_DIR) to continue from the last checkpoint.",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -8,12 +8,22 @@ frozen encoder's features.
 
     python experiments/sanity_state_sac.py [SEED] [ENV_STEPS]   # -> docs/results/sanity_state_sac.json
 """
-import json, os, platform as py_platform, time, sys
+
+import json
+import os
+import platform as py_platform
+import sys
+import time
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import seer_jax  # noqa: E402,F401
-import jax, jax.numpy as jnp, numpy as np
+import jax
+import jax.numpy as jnp
+import numpy as np
 from dm_control import suite
+
+import seer_jax  # noqa: F401
 from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig
+
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 ENV_STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 40_000
 rows = []
@@ -26,52 +36,88 @@ agent = CurlSac(1, CurlSacConfig(latent_dim=D, num_copies=1))
 state = agent.init(jax.random.PRNGKey(seed))
 state = agent.freeze(state)
 N = 13000
-obs_buf = np.zeros((N + 200, D), np.float32); nxt_buf = np.zeros_like(obs_buf)
-act_buf = np.zeros((N + 200, 1), np.float32); rew_buf = np.zeros(N + 200, np.float32)
+obs_buf = np.zeros((N + 200, D), np.float32)
+nxt_buf = np.zeros_like(obs_buf)
+act_buf = np.zeros((N + 200, 1), np.float32)
+rew_buf = np.zeros(N + 200, np.float32)
 upd = jax.jit(agent.update_latent, donate_argnums=0)
+
+
 @jax.jit
 def policy(state, z, key, explore):
     mean, log_std = agent.pi.apply({"params": state.actor["trunk"]}, z[None])
     a_exp, _ = agent._policy(state.actor["trunk"], z[None], key)
     return jnp.where(explore, a_exp[0], jnp.tanh(mean[0]))
+
+
 def step_env(e, a):
     r = 0.0
     for _ in range(AR):
-        ts = e.step(a); r += ts.reward or 0.0
-        if ts.last(): break
+        ts = e.step(a)
+        r += ts.reward or 0.0
+        if ts.last():
+            break
     return ts, r
+
+
 def evaluate(state, k):
     rets = []
     for i in range(10):
-        ts = eval_env.reset(); tot = 0.0
+        ts = eval_env.reset()
+        tot = 0.0
         while not ts.last():
             a = np.asarray(policy(state, flat(ts.observation), jax.random.fold_in(k, i), False))
-            ts, r = step_env(eval_env, a); tot += r
+            ts, r = step_env(eval_env, a)
+            tot += r
         rets.append(tot)
     return np.mean(rets)
+
+
 rng = np.random.default_rng(seed)
 key = jax.random.PRNGKey(seed + 1)
-ts = env.reset(); o = flat(ts.observation); n = 0; t0 = time.time()
+ts = env.reset()
+o = flat(ts.observation)
+n = 0
+t0 = time.time()
 for step in range(ENV_STEPS // AR):
-    if step < 1000: a = rng.uniform(-1, 1, 1).astype(np.float32)
-    else: a = np.asarray(policy(state, o, jax.random.fold_in(key, step), True))
-    ts, r = step_env(env, a); o2 = flat(ts.observation)
-    obs_buf[n], act_buf[n], rew_buf[n], nxt_buf[n] = o, a, r, o2; n += 1
+    if step < 1000:
+        a = rng.uniform(-1, 1, 1).astype(np.float32)
+    else:
+        a = np.asarray(policy(state, o, jax.random.fold_in(key, step), True))
+    ts, r = step_env(env, a)
+    o2 = flat(ts.observation)
+    obs_buf[n], act_buf[n], rew_buf[n], nxt_buf[n] = o, a, r, o2
+    n += 1  # noqa: SIM113 (n is the buffer fill, step also counts warm-up)
     o = o2
-    if ts.last(): ts = env.reset(); o = flat(ts.observation)
+    if ts.last():
+        ts = env.reset()
+        o = flat(ts.observation)
     if step >= 1000:
         idx = rng.integers(0, n, 128)
-        batch = {"obs": {"critic": obs_buf[idx][:, None], "actor": obs_buf[idx][:, None]},
-                 "next_obs": {"critic": nxt_buf[idx][:, None], "actor": nxt_buf[idx][:, None]},
-                 "action": act_buf[idx], "reward": rew_buf[idx], "discount": np.ones(128, np.float32)}
+        batch = {
+            "obs": {"critic": obs_buf[idx][:, None], "actor": obs_buf[idx][:, None]},
+            "next_obs": {"critic": nxt_buf[idx][:, None], "actor": nxt_buf[idx][:, None]},
+            "action": act_buf[idx],
+            "reward": rew_buf[idx],
+            "discount": np.ones(128, np.float32),
+        }
         state, m = upd(state, batch, jax.random.fold_in(key, 10**6 + step))
     if (step + 1) % 1250 == 0:
         ret = float(evaluate(state, jax.random.fold_in(key, step)))
         rows.append({"env_steps": (step + 1) * AR, "eval_return_mean": ret})
-        print(f"env steps {(step+1)*AR} eval {ret:.1f}  q {float(m['q_mean']):.1f} alpha {float(m['alpha']):.3f}  {time.time()-t0:.0f}s", flush=True)
-out = {"task": "cartpole_swingup (states)", "seed": seed, "batch_size": 128, "curve": rows,
-       "command": "python experiments/sanity_state_sac.py " + " ".join(sys.argv[1:]),
-       "machine": f"{py_platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        print(
+            f"env steps {(step + 1) * AR} eval {ret:.1f}  q {float(m['q_mean']):.1f} alpha {float(m['alpha']):.3f}  {time.time() - t0:.0f}s",
+            flush=True,
+        )
+out = {
+    "task": "cartpole_swingup (states)",
+    "seed": seed,
+    "batch_size": 128,
+    "curve": rows,
+    "command": "python experiments/sanity_state_sac.py " + " ".join(sys.argv[1:]),
+    "machine": f"{py_platform.machine()}, {os.cpu_count()} cores",
+    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+}
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "results", "sanity_state_sac.json")
 with open(path, "w") as f:
     json.dump(out, f, indent=2)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -40,7 +41,9 @@ class RunCheckpointer:
             logging.getLogger("absl").setLevel(logging.WARNING)
             self._manager = ocp.CheckpointManager(
                 self.directory,
-                options=ocp.CheckpointManagerOptions(max_to_keep=self.keep, enable_async_checkpointing=False, create=True),
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=self.keep, enable_async_checkpointing=False, create=True
+                ),
             )
         return self._manager
 
@@ -56,7 +59,9 @@ class RunCheckpointer:
         try:
             self.manager.save(
                 step,
-                args=ocp.args.Composite(arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave({**meta, "version": VERSION})),
+                args=ocp.args.Composite(
+                    arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave({**meta, "version": VERSION})
+                ),
                 force=True,
             )
             self.manager.wait_until_finished()
@@ -66,8 +71,11 @@ class RunCheckpointer:
             no_space = getattr(e, "errno", None) == errno.ENOSPC or "No space left" in full or "ENOSPC" in full
             raise CheckpointError(
                 f"Could not write the checkpoint at agent step {step} to {self.directory} ({text}). "
-                + ("The disk is full: free space (or move the run folder to a disk with room) and resume; "
-                   if no_space else "Check that the folder is writable and resume; ")
+                + (
+                    "The disk is full: free space (or move the run folder to a disk with room) and resume; "
+                    if no_space
+                    else "Check that the folder is writable and resume; "
+                )
                 + "the previous checkpoint is intact."
             ) from None
 
@@ -81,7 +89,7 @@ class RunCheckpointer:
         steps = self.steps()
         if not steps:
             return None
-        problems = []
+        problems: list[str] = []
         for step in reversed(steps):
             try:
                 meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
@@ -90,7 +98,9 @@ class RunCheckpointer:
                         f"it was written by another version of seer_jax (layout {meta.get('version')}, this one reads {VERSION})"
                     )
                 template = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), template_for(meta))
-                arrays = self.manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore(template)))["arrays"]
+                arrays = self.manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore(template)))[
+                    "arrays"
+                ]
                 for p in problems:
                     print(f"seer_jax: skipped an unreadable checkpoint: {p}")
                 return step, arrays, meta

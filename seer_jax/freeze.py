@@ -18,7 +18,8 @@ Works on any parameter tree whose top level is a dict::
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import jax
 import optax
@@ -100,7 +101,7 @@ class _Fixed:
     def __init__(self, state):
         self._state = state
 
-    def init(self, params):  # noqa: ARG002
+    def init(self, params):
         return self._state
 
 

@@ -11,7 +11,8 @@ import math
 import os
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from tqdm import tqdm
 
@@ -28,7 +29,7 @@ class CsvLog:
 
     def write(self, row: Mapping[str, Any]) -> None:
         new = self._fields is None
-        if new:
+        if self._fields is None:
             self._fields = list(row)
         with open(self.path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
@@ -60,8 +61,14 @@ class RunLogger:
     """Writes ``config.json``, ``train.csv``, ``eval.csv`` and TensorBoard events to
     ``run_dir`` and drives a progress bar over environment steps."""
 
-    def __init__(self, run_dir: str, config: Mapping[str, Any], total_env_steps: int, progress: bool = True,
-                 resume_env_steps: int | None = None):
+    def __init__(
+        self,
+        run_dir: str,
+        config: Mapping[str, Any],
+        total_env_steps: int,
+        progress: bool = True,
+        resume_env_steps: int | None = None,
+    ):
         """``resume_env_steps``: continue a run from a checkpoint taken at that many env
         steps (rows logged after it are dropped, TensorBoard events after it purged);
         None starts the logs afresh."""
@@ -101,7 +108,7 @@ class RunLogger:
 
     def train(self, env_steps: int, metrics: Mapping[str, float]) -> None:
         # Metrics of updates that skip a component (NaN) keep that component's last value.
-        row = {"env_steps": env_steps}
+        row: dict[str, Any] = {"env_steps": env_steps}
         for k, v in metrics.items():
             if not isinstance(v, (int, float)):
                 row[k] = v
@@ -116,9 +123,7 @@ class RunLogger:
     def eval(self, env_steps: int, row: Mapping[str, float]) -> None:
         self.eval_csv.write({"env_steps": env_steps, **row})
         self._scalars("eval", env_steps, row)
-        self.bar.write(
-            f"[eval] env_steps={env_steps} return={row['return_mean']:.1f}±{row['return_std']:.1f}"
-        )
+        self.bar.write(f"[eval] env_steps={env_steps} return={row['return_mean']:.1f}±{row['return_std']:.1f}")
 
     def progress(self, env_steps_done: int, **postfix: Any) -> None:
         self.bar.update(env_steps_done)

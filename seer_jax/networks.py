@@ -7,7 +7,7 @@ CURL-SAC (DeepMind Control): :class:`PixelConv` (the shared conv stack),
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -182,7 +182,7 @@ class NoisyDense(nn.Module):
     def __call__(self, x: jax.Array, noise: jax.Array | None, noisy: bool) -> jax.Array:
         n_in = x.shape[-1]
         bound = 1.0 / n_in**0.5
-        uniform = lambda k, s: jax.random.uniform(k, s, minval=-bound, maxval=bound)  # noqa: E731
+        uniform = lambda k, s: jax.random.uniform(k, s, minval=-bound, maxval=bound)
         w_mu = self.param("w_mu", uniform, (n_in, self.features))
         b_mu = self.param("b_mu", uniform, (self.features,))
         w_sigma = self.param("w_sigma", nn.initializers.constant(self.sigma0 * bound), (n_in, self.features))
@@ -190,7 +190,9 @@ class NoisyDense(nn.Module):
         b_sigma = self.param("b_sigma", nn.initializers.constant(self.sigma0 / self.features**0.5), (self.features,))
         if not noisy:
             return x @ w_mu + b_mu
-        f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))  # noqa: E731
+        if noise is None:
+            raise ValueError(f"NoisyDense: noisy=True needs `noise` of length in + out = {n_in + self.features}.")
+        f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))
         e_in, e_out = f(noise[:n_in]), f(noise[n_in:])
         # Forming the noisy weight costs one weight-sized elementwise pass; it halves the
         # matrix products (one instead of x mu + ((x e_in) sigma) e_out), forward and backward.

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import chex
 import jax
@@ -40,8 +41,7 @@ from flax import struct
 PyTree = Any
 
 
-@struct.dataclass
-class ReplayState:
+class ReplayState(struct.PyTreeNode):
     """Arrays of a replay buffer. Leading axis of every array is the slot index."""
 
     items: PyTree  # leaves (capacity, *item_shape): frames or latents
@@ -135,7 +135,7 @@ class Replay:
     def init(self) -> ReplayState:
         """An empty buffer (all arrays allocated at full capacity)."""
         cap = self.capacity
-        zeros = lambda s: jnp.zeros((cap, *s.shape), s.dtype)  # noqa: E731
+        zeros = lambda s: jnp.zeros((cap, *s.shape), s.dtype)
         return ReplayState(
             items=jax.tree_util.tree_map(zeros, self.item_spec),
             action=zeros(self.action_spec),
@@ -146,7 +146,15 @@ class Replay:
             size=jnp.zeros((), jnp.int32),
         )
 
-    def add(self, state: ReplayState, item: PyTree, action, reward, discount, first) -> ReplayState:
+    def add(
+        self,
+        state: ReplayState,
+        item: PyTree,
+        action: jax.typing.ArrayLike,
+        reward: jax.typing.ArrayLike,
+        discount: jax.typing.ArrayLike,
+        first: jax.typing.ArrayLike,
+    ) -> ReplayState:
         """Write one slot at the cursor and advance it (overwriting the oldest when full).
 
         Args:
@@ -159,7 +167,7 @@ class Replay:
             item, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), self.item_spec)
         )
         c = state.cursor
-        put = lambda buf, x: buf.at[c].set(jnp.asarray(x, buf.dtype))  # noqa: E731
+        put = lambda buf, x: buf.at[c].set(jnp.asarray(x, buf.dtype))
         return ReplayState(
             items=jax.tree_util.tree_map(put, state.items, item),
             action=put(state.action, action),
@@ -172,6 +180,7 @@ class Replay:
 
     # ------------------------------------------------------------------ sampling
     def oldest(self, state: ReplayState) -> jax.Array:
+        """The slot index ``()`` int32 of the oldest stored item."""
         return (state.cursor - state.size) % self.capacity
 
     def is_valid(self, state: ReplayState, slot: jax.Array) -> jax.Array:
@@ -180,6 +189,7 @@ class Replay:
         return (~state.first[slot]) & (rel >= self.stack) & (rel < state.size)
 
     def num_valid(self, state: ReplayState) -> jax.Array:
+        """How many stored slots ``()`` can be sampled as a transition's next observation."""
         return jnp.sum(self.is_valid(state, jnp.arange(self.capacity)))
 
     def stack_slots(self, state: ReplayState, end: jax.Array) -> jax.Array:
@@ -220,7 +230,9 @@ class Replay:
         _, slots, _ = jax.lax.while_loop(cond, body, (key, draw(sub), jnp.zeros((), jnp.int32)))
         return slots
 
-    def gather(self, state: ReplayState, slots: jax.Array, n_step: int = 1, gamma: float | None = None) -> dict[str, Any]:
+    def gather(
+        self, state: ReplayState, slots: jax.Array, n_step: int = 1, gamma: float | None = None
+    ) -> dict[str, Any]:
         """The transitions whose first next observations sit at ``slots`` (shape (B,)).
 
         Returns a dict with ``obs`` and ``next_obs`` (leaves ``(B, stack, *item)``, or
@@ -236,7 +248,7 @@ class Replay:
         """
         prev = (slots - 1) % self.capacity
         obs_slots = self.stack_slots(state, prev)  # (B, stack)
-        squeeze = (lambda x: x[:, 0]) if self.stack == 1 else (lambda x: x)  # noqa: E731
+        squeeze = (lambda x: x[:, 0]) if self.stack == 1 else (lambda x: x)
         if gamma is None:
             if n_step != 1:
                 raise ValueError("n-step transitions need gamma.")
@@ -268,7 +280,9 @@ class Replay:
         next_obs = jax.tree_util.tree_map(lambda x: squeeze(x[next_slots]), state.items)
         return dict(obs=obs, next_obs=next_obs, action=state.action[slots], reward=ret, discount=factor)
 
-    def sample(self, state: ReplayState, key: jax.Array, batch_size: int, n_step: int = 1, gamma: float | None = None) -> dict[str, Any]:
+    def sample(
+        self, state: ReplayState, key: jax.Array, batch_size: int, n_step: int = 1, gamma: float | None = None
+    ) -> dict[str, Any]:
         """Sample a batch of transitions uniformly; see :meth:`gather` for its layout."""
         return self.gather(state, self.sample_slots(state, key, batch_size), n_step, gamma)
 
@@ -326,7 +340,7 @@ def migrate(
         slots = (old.oldest(old_state) + rel) % old.capacity
         pos = jnp.where(in_range, rel - start, new.capacity)  # out of range -> dropped
         first = old_state.first[slots] | (rel == start) | (wrapped & (rel < old.stack))
-        put = lambda buf, x: buf.at[pos].set(x.astype(buf.dtype), mode="drop")  # noqa: E731
+        put = lambda buf, x: buf.at[pos].set(x.astype(buf.dtype), mode="drop")
         return new_state.replace(
             items=jax.tree_util.tree_map(put, new_state.items, items),
             action=put(new_state.action, old_state.action[slots]),
@@ -338,6 +352,4 @@ def migrate(
     fill = jax.jit(fill, donate_argnums=0)
     for i, r0 in enumerate(range(0, keep, chunk_size)):
         new_state = fill(new_state, old_state, jnp.asarray(r0, jnp.int32), jax.random.fold_in(key, i))
-    return new_state.replace(
-        cursor=jnp.asarray(keep % new.capacity, jnp.int32), size=jnp.asarray(keep, jnp.int32)
-    )
+    return new_state.replace(cursor=jnp.asarray(keep % new.capacity, jnp.int32), size=jnp.asarray(keep, jnp.int32))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,10 @@ def _dmc_agent(cfg, env):
     from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig
 
     lr = cfg.critic_lr if cfg.critic_lr is not None else (2e-4 if cfg.task == "cheetah_run" else 1e-3)
-    return CurlSac(env.action_spec().shape[0], CurlSacConfig(num_copies=cfg.num_copies, latent_dtype=cfg.latent_dtype, critic_lr=lr))
+    return CurlSac(
+        env.action_spec().shape[0],
+        CurlSacConfig(num_copies=cfg.num_copies, latent_dtype=cfg.latent_dtype, critic_lr=lr),
+    )
 
 
 def _dmc_random_action(rng, env):
@@ -58,8 +62,14 @@ def _dmc_max_slots(cfg) -> int:
 DMC = Setting(
     name="dmc",
     defaults=dict(
-        env_steps=500_000, batch_size=128, replay_budget_mb=3000.0, freeze_step=10_000,
-        init_steps=1000, eval_every=10_000, eval_episodes=10, log_every=1000,
+        env_steps=500_000,
+        batch_size=128,
+        replay_budget_mb=3000.0,
+        freeze_step=10_000,
+        init_steps=1000,
+        eval_every=10_000,
+        eval_episodes=10,
+        log_every=1000,
     ),
     make_env=_dmc_env,
     make_agent=_dmc_agent,
@@ -101,8 +111,14 @@ def _atari_score_extras(task: str, score: float) -> dict[str, float]:
 ATARI = Setting(
     name="atari",
     defaults=dict(
-        env_steps=100_000, batch_size=32, replay_budget_mb=1000.0, freeze_step=50_004,
-        init_steps=1600, eval_every=10_000, eval_episodes=10, log_every=1000,
+        env_steps=100_000,
+        batch_size=32,
+        replay_budget_mb=1000.0,
+        freeze_step=50_004,
+        init_steps=1600,
+        eval_every=10_000,
+        eval_episodes=10,
+        log_every=1000,
     ),
     make_env=_atari_env,
     make_agent=_atari_agent,
@@ -129,6 +145,5 @@ def setting_for(task: str) -> Setting:
     if task in games:
         return ATARI
     raise ValueError(
-        f"Unknown task {task!r}. DeepMind Control tasks: {', '.join(dmc)}. "
-        f"Atari games: {', '.join(sorted(games))}."
+        f"Unknown task {task!r}. DeepMind Control tasks: {', '.join(dmc)}. Atari games: {', '.join(sorted(games))}."
     )

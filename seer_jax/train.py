@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -66,7 +66,7 @@ class TrainConfig:
     def setting(self) -> Setting:
         return setting_for(self.task)
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """Validate and fill the setting's defaults; raises ConfigError with advice."""
         try:
             setting = self.setting
@@ -84,18 +84,31 @@ class TrainConfig:
                 c.action_repeat = default_action_repeat(c.task)
             else:
                 c.action_repeat = 1
-        for name in ("env_steps", "action_repeat", "batch_size", "eval_episodes", "log_every", "num_copies", "migrate_chunk"):
+        for name in (
+            "env_steps",
+            "action_repeat",
+            "batch_size",
+            "eval_episodes",
+            "log_every",
+            "num_copies",
+            "migrate_chunk",
+        ):
             v = getattr(c, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}.")
-        if not isinstance(c.checkpoint_every, int) or c.checkpoint_every < 0 or not isinstance(c.keep_checkpoints, int) or c.keep_checkpoints < 1:
+        if (
+            not isinstance(c.checkpoint_every, int)
+            or c.checkpoint_every < 0
+            or not isinstance(c.keep_checkpoints, int)
+            or c.keep_checkpoints < 1
+        ):
             raise ConfigError(
                 f"--checkpoint-every must be a non-negative integer (env steps; 0: only at the end) and --keep-checkpoints "
                 f"a positive integer, got {c.checkpoint_every!r} and {c.keep_checkpoints!r}."
             )
-        if c.init_steps < 0 or c.eval_every < 0:
+        if _resolved(c.init_steps) < 0 or _resolved(c.eval_every) < 0:
             raise ConfigError("--init-steps and --eval-every must be non-negative.")
-        if not c.replay_budget_mb > 0:
+        if not _resolved(c.replay_budget_mb) > 0:
             raise ConfigError(f"--replay-budget-mb must be positive, got {c.replay_budget_mb!r}.")
         if c.no_freeze:
             c.freeze_step = None
@@ -124,7 +137,7 @@ class TrainConfig:
         return c
 
     @classmethod
-    def from_run_dir(cls, run_dir: str, **overrides) -> "TrainConfig":
+    def from_run_dir(cls, run_dir: str, **overrides) -> TrainConfig:
         """The configuration saved in ``run_dir/config.json`` (unknown keys ignored),
         with ``run_dir`` and ``overrides`` applied."""
         path = os.path.join(run_dir, "config.json")
@@ -137,7 +150,7 @@ class TrainConfig:
 
     @property
     def agent_steps(self) -> int:
-        return math.ceil(self.env_steps / self.action_repeat)
+        return math.ceil(_resolved(self.env_steps) / _resolved(self.action_repeat))
 
 
 def evaluate(act_fn, agent_state, env, episodes: int, key) -> dict[str, float]:
@@ -157,11 +170,12 @@ def evaluate(act_fn, agent_state, env, episodes: int, key) -> dict[str, float]:
 
 
 def make_learn(replay: replay_lib.Replay, update_fn, batch_size: int, n_step: int, gamma):
-    """One jitted training step: sample a batch from the buffer, update the agent
-    (agent state donated)."""
+    """One jitted training step ``learn(agent_state, replay_state, key, step)``: sample a
+    batch from the buffer and update the agent with ``fold_in(key, step)`` (agent state
+    donated; ``step`` a device scalar, so nothing crosses from the host)."""
 
-    def learn(agent_state, replay_state, key):
-        k_sample, k_upd = jax.random.split(key)
+    def learn(agent_state, replay_state, key, step):
+        k_sample, k_upd = jax.random.split(jax.random.fold_in(key, step))
         batch = replay.sample(replay_state, k_sample, batch_size, n_step, gamma)
         return update_fn(agent_state, batch, k_upd)
 
@@ -169,14 +183,61 @@ def make_learn(replay: replay_lib.Replay, update_fn, batch_size: int, n_step: in
 
 
 def make_observe(replay: replay_lib.Replay, agent, frozen: bool):
-    """One jitted step per observation: compute what to store (frame or latent) and the
-    exploration action, and write the slot (replay state donated)."""
+    """One jitted step per observation ``observe(replay_state, agent_state, obs, action,
+    reward, discount, first, count, key)``: compute what to store (frame or latent) and
+    the exploration action (with ``fold_in(key, count)``), and write the slot (replay
+    state donated)."""
 
-    def observe(replay_state, agent_state, obs, action, reward, discount, first, key):
-        item, next_action = agent.observe(agent_state, obs, key, frozen)
+    def observe(replay_state, agent_state, obs, action, reward, discount, first, count, key):
+        item, next_action = agent.observe(agent_state, obs, jax.random.fold_in(key, count), frozen)
         return replay.add(replay_state, item, action, reward, discount, first), next_action
 
     return jax.jit(observe, donate_argnums=0)
+
+
+class HostTraffic:
+    """The per-agent-step traffic between host and device, made explicit.
+
+    Per step, :meth:`up` sends the new observation and the transition that led to it
+    (action, reward, discount, episode start, observation counter) in one
+    ``jax.device_put``, and :meth:`down` fetches the next action with ``jax.device_get``;
+    buffers, sampling, updates and keys stay on the device. With
+    ``SEER_JAX_CHECK_TRANSFERS=1`` the per-step work runs under
+    ``jax.transfer_guard("disallow")`` (any other, implicit, transfer raises) and every
+    transfer's shape and dtype is written to ``RUN_DIR/transfers.json``.
+    """
+
+    def __init__(self, check: bool | None = None):
+        self.check = os.environ.get("SEER_JAX_CHECK_TRANSFERS") == "1" if check is None else check
+        self.records: list[dict[str, Any]] = []
+
+    def guard(self):
+        """Context for the per-step work: disallows implicit transfers when checking."""
+        import contextlib
+
+        return jax.transfer_guard("disallow") if self.check else contextlib.nullcontext()
+
+    def _record(self, direction: str, tree: Any) -> None:
+        if self.check and len(self.records) < 10_000:
+            leaves = jax.tree_util.tree_leaves(tree)
+            self.records.append(
+                {"dir": direction, "arrays": [[list(np.shape(x)), str(np.asarray(x).dtype)] for x in leaves]}
+            )
+
+    def up(self, obs: Any, action: Any, reward: float, discount: float, first: bool, count: int) -> tuple:
+        host = (obs, np.asarray(action), np.float32(reward), np.float32(discount), np.bool_(first), np.int32(count))
+        self._record("up", host)
+        return jax.device_put(host)
+
+    def down(self, action: jax.Array) -> np.ndarray:
+        host = np.asarray(jax.device_get(action))
+        self._record("down", host)
+        return host
+
+    def step_index(self, step: int) -> jax.Array:
+        """The update's step counter as a device scalar (for its key)."""
+        self._record("up", np.int32(step))
+        return jax.device_put(np.int32(step))
 
 
 class TrainingDiverged(RuntimeError):
@@ -188,7 +249,7 @@ RESUMABLE_FIELDS = ("progress", "run_dir", "checkpoint_every", "keep_checkpoints
 
 
 def _check_resumable(cfg: TrainConfig) -> None:
-    path = os.path.join(cfg.run_dir, "config.json")
+    path = os.path.join(_resolved(cfg.run_dir), "config.json")
     if not os.path.exists(path):
         return
     with open(path) as f:
@@ -199,7 +260,9 @@ def _check_resumable(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"The run folder {cfg.run_dir} holds a run with a different configuration ("
             + ", ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} now" for k in diff)
-            + "). Resume it with `--resume " + cfg.run_dir + "` (its own configuration), or choose another --run-dir."
+            + "). Resume it with `--resume "
+            + str(cfg.run_dir)
+            + "` (its own configuration), or choose another --run-dir."
         )
 
 
@@ -208,6 +271,14 @@ class _Phase:
 
     def __init__(self, name, replay, learn, observe):
         self.name, self.replay, self.learn, self.observe = name, replay, learn, observe
+
+
+_T = TypeVar("_T")
+
+
+def _resolved(value: _T | None) -> _T:
+    assert value is not None, "TrainConfig.resolved() sets every default"
+    return value
 
 
 def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | None:
@@ -220,16 +291,26 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     None, as an interrupted run would.
     """
     cfg = cfg.resolved()
+    # resolved() has set every default: typed locals for the fields used below
+    run_dir = _resolved(cfg.run_dir)
+    action_repeat = _resolved(cfg.action_repeat)
+    batch_size = _resolved(cfg.batch_size)
+    replay_budget_mb = _resolved(cfg.replay_budget_mb)
+    eval_every = _resolved(cfg.eval_every)
+    log_every = _resolved(cfg.log_every)
+    init_steps = _resolved(cfg.init_steps)
     setting = cfg.setting
     t_start = time.perf_counter()
-    summary_path = os.path.join(cfg.run_dir, "summary.json")
+    summary_path = os.path.join(run_dir, "summary.json")
     if os.path.exists(summary_path):
         _check_resumable(cfg)
         with open(summary_path) as f:
             summary = json.load(f)
-        print(f"seer_jax: {cfg.run_dir} is a finished run (eval return {summary['final_eval_return_mean']:.1f}); nothing to do.")
+        print(
+            f"seer_jax: {run_dir} is a finished run (eval return {summary['final_eval_return_mean']:.1f}); nothing to do."
+        )
         return summary
-    checkpointer = RunCheckpointer(cfg.run_dir, cfg.keep_checkpoints)
+    checkpointer = RunCheckpointer(run_dir, cfg.keep_checkpoints)
     if checkpointer.steps():
         _check_resumable(cfg)
 
@@ -237,12 +318,14 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     agent = setting.make_agent(cfg, env)
     total = cfg.agent_steps
     max_slots = setting.max_slots(cfg)
-    budget = int(cfg.replay_budget_mb * MB)
-    min_cap = cfg.batch_size + agent.obs_shape[0] + 1
+    budget = int(replay_budget_mb * MB)
+    min_cap = batch_size + agent.obs_shape[0] + 1
     image_replay = replay_lib.Replay(
         item_spec=agent.frame_spec,
         action_spec=agent.action_spec,
-        capacity=replay_lib.capacity_for_budget(budget, agent.frame_spec, agent.action_spec, min_capacity=min_cap, max_capacity=max_slots),
+        capacity=replay_lib.capacity_for_budget(
+            budget, agent.frame_spec, agent.action_spec, min_capacity=min_cap, max_capacity=max_slots
+        ),
         stack=agent.obs_shape[0],
     )
 
@@ -250,17 +333,24 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         return replay_lib.Replay(
             item_spec=agent.latent_spec,
             action_spec=agent.action_spec,
-            capacity=replay_lib.capacity_for_budget(budget, agent.latent_spec, agent.action_spec, min_capacity=min_cap, max_capacity=max_slots),
+            capacity=replay_lib.capacity_for_budget(
+                budget, agent.latent_spec, agent.action_spec, min_capacity=min_cap, max_capacity=max_slots
+            ),
             stack=1,
         )
 
     def make_phase(name: str) -> _Phase:
         replay = image_replay if name == "images" else latent_replay()
         update = agent.update if name == "images" else agent.update_latent
-        return _Phase(name, replay, make_learn(replay, update, cfg.batch_size, agent.n_step, agent.gamma),
-                      make_observe(replay, agent, frozen=name == "latents"))
+        return _Phase(
+            name,
+            replay,
+            make_learn(replay, update, batch_size, agent.n_step, agent.gamma),
+            make_observe(replay, agent, frozen=name == "latents"),
+        )
 
     key = jax.random.PRNGKey(cfg.seed)
+    traffic = HostTraffic()
     k_init, k_obs, k_update, k_eval, k_migrate = jax.random.split(key, 5)
     act = jax.jit(agent.act, static_argnums=3)
     zero_action = np.zeros(agent.action_spec.shape, agent.action_spec.dtype)
@@ -290,17 +380,20 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         phase_steps = {"images": 0, "latents": 0}
         capacity = {"images": image_replay.capacity, "latents": None}
         eval_rows: list[dict[str, Any]] = []
-        next_eval = cfg.eval_every if cfg.eval_every else None
+        next_eval = eval_every if eval_every else None
         ts = env.reset()
         replay_state, policy_action = phase.observe(
-            replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True, jax.random.fold_in(k_obs, n_obs)
+            replay_state, agent_state, *traffic.up(ts.observation, zero_action, 0.0, 1.0, True, n_obs), k_obs
         )
     else:
         start_step, arrays, meta = restored
         agent_state, replay_state, policy_action = arrays["agent"], arrays["replay"], arrays["policy_action"]
         phase = make_phase(meta["phase"])
         if "history" in arrays["env"]:
-            print(f"seer_jax: restoring the environment by replaying {len(arrays['env']['history'])} recorded steps ...", flush=True)
+            print(
+                f"seer_jax: restoring the environment by replaying {len(arrays['env']['history'])} recorded steps ...",
+                flush=True,
+            )
         env.set_state(arrays["env"])
         np_rng = np.random.default_rng()
         np_rng.bit_generator.state = meta["np_rng"]
@@ -311,22 +404,29 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         phase_time, phase_steps, capacity = meta["phase_time"], meta["phase_steps"], meta["capacity"]
         eval_rows, next_eval = meta["eval_rows"], meta["next_eval"]
 
-    logger = RunLogger(cfg.run_dir, dataclasses.asdict(cfg), total * cfg.action_repeat, cfg.progress,
-                       resume_env_steps=None if restored is None else start_step * cfg.action_repeat)
+    logger = RunLogger(
+        run_dir,
+        dataclasses.asdict(cfg),
+        total * action_repeat,
+        cfg.progress,
+        resume_env_steps=None if restored is None else start_step * action_repeat,
+    )
     device = jax.devices()[0]
     logger.message(
         f"seer_jax: {cfg.task} ({setting.name}) on {device.platform.upper()} ({device.device_kind}); "
-        f"{total} agent steps x action repeat {cfg.action_repeat}; "
-        f"freeze {'at agent step ' + str(cfg.freeze_step) if cfg.freeze_step else 'off'}; run folder {cfg.run_dir}"
+        f"{total} agent steps x action repeat {action_repeat}; "
+        f"freeze {'at agent step ' + str(cfg.freeze_step) if cfg.freeze_step else 'off'}; run folder {run_dir}"
     )
+    if hasattr(env, "renderer"):
+        logger.message(f"seer_jax: MuJoCo renders with {env.renderer()}")
     if restored is None:
         logger.message(
             f"replay: {image_replay.capacity} image transitions "
-            f"({image_replay.bytes_per_slot} B each, {image_replay.nbytes / MB:.0f} MB of a {cfg.replay_budget_mb:.0f} MB budget)"
+            f"({image_replay.bytes_per_slot} B each, {image_replay.nbytes / MB:.0f} MB of a {replay_budget_mb:.0f} MB budget)"
         )
     else:
         logger.message(
-            f"resumed from the checkpoint at agent step {start_step} ({start_step * cfg.action_repeat} env steps, "
+            f"resumed from the checkpoint at agent step {start_step} ({start_step * action_repeat} env steps, "
             f"phase {phase.name}, {int(replay_state.size)} stored observations)"
         )
 
@@ -335,23 +435,44 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         if bad:  # never overwrite good checkpoints with a diverged agent
             good = checkpointer.steps()
             raise TrainingDiverged(
-                f"non-finite parameters at agent step {step_done} ({step_done * cfg.action_repeat} env steps): "
+                f"non-finite parameters at agent step {step_done} ({step_done * action_repeat} env steps): "
                 f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. "
-                + (f"The last good checkpoint (agent step {good[-1]}) is kept in {checkpointer.directory}." if good
-                   else "No checkpoint was written yet.")
+                + (
+                    f"The last good checkpoint (agent step {good[-1]}) is kept in {checkpointer.directory}."
+                    if good
+                    else "No checkpoint was written yet."
+                )
             )
         env_state = {k: np.asarray(v) for k, v in env.get_state().items()}
         meta = {
-            "phase": phase.name, "n_obs": n_obs, "episode_count": episode_count, "episode_return": episode_return,
+            "phase": phase.name,
+            "n_obs": n_obs,
+            "episode_count": episode_count,
+            "episode_return": episode_return,
             "last_return": None if last_return != last_return else last_return,
             "np_rng": np_rng.bit_generator.state,
-            "metrics": _floats(metrics), "prev_metrics": _floats(prev_metrics),
-            "phase_time": phase_time, "phase_steps": phase_steps, "capacity": capacity,
-            "eval_rows": eval_rows, "next_eval": next_eval,
+            "metrics": _floats(metrics),
+            "prev_metrics": _floats(prev_metrics),
+            "phase_time": phase_time,
+            "phase_steps": phase_steps,
+            "capacity": capacity,
+            "eval_rows": eval_rows,
+            "next_eval": next_eval,
             "env_shapes": {k: [list(v.shape), v.dtype.name] for k, v in env_state.items()},
-            "env_steps": step_done * cfg.action_repeat,
+            "env_steps": step_done * action_repeat,
         }
-        checkpointer.save(step_done, {"agent": agent_state, "replay": replay_state, "policy_action": np.asarray(policy_action), "env": env_state}, meta)
+        checkpointer.save(
+            step_done,
+            {
+                "agent": agent_state,
+                "replay": replay_state,
+                "policy_action": np.asarray(policy_action),
+                "env": env_state,
+            },
+            meta,
+        )
+
+    t_phase = time.perf_counter()  # start of the current phase's training time
 
     def freeze_now(steps_done: int) -> None:
         """SEER's freeze after ``steps_done`` agent steps: freeze the agent, migrate the
@@ -365,59 +486,67 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         phase = make_phase("latents")
         frozen_state = agent_state
         replay_state = replay_lib.migrate(
-            old_replay, replay_state, phase.replay,
-            lambda stacks, k: agent.encode(frozen_state, stacks, k), k_migrate, cfg.migrate_chunk,
+            old_replay,
+            replay_state,
+            phase.replay,
+            lambda stacks, k: agent.encode(frozen_state, stacks, k),
+            k_migrate,
+            cfg.migrate_chunk,
         )
         capacity["latents"] = phase.replay.capacity
         logger.message(
             f"[freeze] agent step {steps_done}: encoder frozen, {int(replay_state.size)} observations migrated "
             f"in {time.perf_counter() - t0:.1f}s; replay capacity {image_replay.capacity} images -> "
             f"{phase.replay.capacity} latents ({phase.replay.bytes_per_slot} B each, "
-            f"{phase.replay.nbytes / MB:.0f} MB of {cfg.replay_budget_mb:.0f} MB)"
+            f"{phase.replay.nbytes / MB:.0f} MB of {replay_budget_mb:.0f} MB)"
         )
         # The observation just stored as a frame is the one the policy acts on next;
         # its action was computed before the freeze, with the same (now frozen) encoder.
         t_phase = time.perf_counter()
 
     step_rate, update_rate = RateMeter(), RateMeter()
-    t_phase = time.perf_counter()
     next_checkpoint = None
     if cfg.checkpoint_every:
-        next_checkpoint = (start_step * cfg.action_repeat // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        next_checkpoint = (start_step * action_repeat // cfg.checkpoint_every + 1) * cfg.checkpoint_every
 
     if restored is not None and phase.name == "images" and cfg.freeze_step == start_step:
         freeze_now(start_step)  # a run forked at its freeze step (experiments/fork_run.py)
 
     for step in range(start_step, total):
-        if step < cfg.init_steps and setting.random_warmup:
+        if step < init_steps and setting.random_warmup:
             action = setting.random_action(np_rng, env)
         else:
-            action = np.asarray(policy_action)
+            action = traffic.down(policy_action)
         ts = env.step(action)
         episode_return += ts.reward
         n_obs += 1
-        replay_state, policy_action = phase.observe(
-            replay_state, agent_state, ts.observation, action, ts.reward, ts.discount, False, jax.random.fold_in(k_obs, n_obs)
-        )
-        if step >= max(cfg.init_steps, phase.replay.stack + 1):
-            prev_metrics = metrics
-            agent_state, metrics = phase.learn(agent_state, replay_state, jax.random.fold_in(k_update, step))
-            update_rate.tick()
+        with traffic.guard():
+            replay_state, policy_action = phase.observe(
+                replay_state,
+                agent_state,
+                *traffic.up(ts.observation, action, ts.reward, ts.discount, False, n_obs),
+                k_obs,
+            )
+            if step >= max(init_steps, phase.replay.stack + 1):
+                prev_metrics = metrics
+                agent_state, metrics = phase.learn(agent_state, replay_state, k_update, traffic.step_index(step))
+                update_rate.tick()
         if ts.last():
             last_return, episode_count = float(episode_return), episode_count + 1
             episode_return = 0.0
             ts = env.reset()
             n_obs += 1
-            replay_state, policy_action = phase.observe(
-                replay_state, agent_state, ts.observation, zero_action, 0.0, 1.0, True, jax.random.fold_in(k_obs, n_obs)
-            )
-        env_steps = (step + 1) * cfg.action_repeat
+            with traffic.guard():
+                replay_state, policy_action = phase.observe(
+                    replay_state, agent_state, *traffic.up(ts.observation, zero_action, 0.0, 1.0, True, n_obs), k_obs
+                )
+        env_steps = (step + 1) * action_repeat
         phase_steps[phase.name] += 1
 
         if cfg.freeze_step is not None and step + 1 == cfg.freeze_step:
             freeze_now(step + 1)
 
-        if metrics is not None and (step + 1) % cfg.log_every == 0:
+        if metrics is not None and (step + 1) % log_every == 0:
             # Components skipped by the last update (NaN) come from the one before it.
             row = {k: float(v) for k, v in metrics.items()}
             if prev_metrics is not None:
@@ -427,9 +556,12 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
                 good = checkpointer.steps()
                 raise TrainingDiverged(
                     f"{', '.join(bad)} became non-finite at agent step {step + 1} ({env_steps} env steps). "
-                    + (f"The last good checkpoint (agent step {good[-1]}) is kept in {checkpointer.directory}; "
-                       "lower the learning rate or check the inputs before resuming." if good else
-                       "No checkpoint was written yet; lower the learning rate or check the inputs.")
+                    + (
+                        f"The last good checkpoint (agent step {good[-1]}) is kept in {checkpointer.directory}; "
+                        "lower the learning rate or check the inputs before resuming."
+                        if good
+                        else "No checkpoint was written yet; lower the learning rate or check the inputs."
+                    )
                 )
             row.update(episode_return=last_return, episodes=episode_count, phase=phase.name)
             game_score = getattr(env, "last_game_score", None)
@@ -439,17 +571,22 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
 
         if next_eval is not None and env_steps >= next_eval:
             while next_eval <= env_steps:
-                next_eval += cfg.eval_every
+                next_eval += eval_every
             t0 = time.perf_counter()
             eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, k_eval, env_steps, phase.name))
             t_phase += time.perf_counter() - t0  # evaluation is not training time
 
         rate = step_rate.tick()
-        postfix = dict(phase=phase.name, sps=f"{rate * cfg.action_repeat:.0f}", ups=f"{update_rate.rate:.1f}", ret=f"{last_return:.0f}")
+        postfix = dict(
+            phase=phase.name,
+            sps=f"{rate * action_repeat:.0f}",
+            ups=f"{update_rate.rate:.1f}",
+            ret=f"{last_return:.0f}",
+        )
         if phase.name == "images" and cfg.freeze_step is not None and rate > 0:
             # The overall ETA extrapolates the slow pixel phase; say when it ends.
             postfix["freeze_in"] = _hms((cfg.freeze_step - step - 1) / rate)
-        logger.progress(cfg.action_repeat, **postfix)
+        logger.progress(action_repeat, **postfix)
 
         stop = stop_after is not None and step + 1 == stop_after and step + 1 < total
         if (next_checkpoint is not None and env_steps >= next_checkpoint and step + 1 < total) or stop:
@@ -461,15 +598,17 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             save_checkpoint(step + 1)
             t_phase = time.perf_counter()
             if stop:
-                logger.message(f"stopped after agent step {step + 1}; resume with --resume {cfg.run_dir}")
+                logger.message(f"stopped after agent step {step + 1}; resume with --resume {run_dir}")
                 logger.close()
                 env.close()
                 return None
 
     jax.block_until_ready(agent_state)
     phase_time[phase.name] += time.perf_counter() - t_phase
-    if not eval_rows or eval_rows[-1]["env_steps"] != total * cfg.action_repeat:
-        eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, k_eval, total * cfg.action_repeat, phase.name))
+    if not eval_rows or eval_rows[-1]["env_steps"] != total * action_repeat:
+        eval_rows.append(
+            _evaluate_and_log(cfg, setting, logger, act, agent_state, k_eval, total * action_repeat, phase.name)
+        )
     if cfg.checkpoint_every:
         save_checkpoint(total)
     final = eval_rows[-1]
@@ -477,7 +616,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         "task": cfg.task,
         "setting": setting.name,
         "seed": cfg.seed,
-        "env_steps": total * cfg.action_repeat,
+        "env_steps": total * action_repeat,
         "agent_steps": total,
         "freeze_step": cfg.freeze_step,
         "final_eval_return_mean": final["return_mean"],
@@ -488,17 +627,22 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         "hours_images": phase_time["images"] / 3600,
         "hours_latents": phase_time["latents"] / 3600,
         "agent_steps_per_s_images": phase_steps["images"] / max(phase_time["images"], 1e-9),
-        "agent_steps_per_s_latents": (phase_steps["latents"] / phase_time["latents"]) if phase_time["latents"] else None,
+        "agent_steps_per_s_latents": (phase_steps["latents"] / phase_time["latents"])
+        if phase_time["latents"]
+        else None,
         "wall_clock_s": time.perf_counter() - t_start,
         "resumed": restored is not None,
-        "run_dir": cfg.run_dir,
+        "run_dir": run_dir,
     }
     with open(summary_path, "w") as f:
         json.dump(summary, f, indent=2)
+    if traffic.check:
+        with open(os.path.join(run_dir, "transfers.json"), "w") as f:
+            json.dump(traffic.records, f)
     logger.message(
         f"done: {cfg.task} seed {cfg.seed}, {summary['env_steps']} env steps, eval return "
         f"{final['return_mean']:.1f} ± {final['return_std']:.1f}, {summary['wall_clock_s'] / 60:.1f} min, "
-        f"replay {capacity['images']} images -> {capacity['latents']} latents; results in {cfg.run_dir}"
+        f"replay {capacity['images']} images -> {capacity['latents']} latents; results in {run_dir}"
     )
     logger.close()
     env.close()
@@ -508,8 +652,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
 def _non_finite_leaves(tree) -> list[str]:
     """Paths of the floating-point leaves of ``tree`` that hold a NaN or an infinity."""
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
-    checks = [(jax.tree_util.keystr(path), jnp.all(jnp.isfinite(x))) for path, x in flat
-              if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
+    checks = [
+        (jax.tree_util.keystr(path), jnp.all(jnp.isfinite(x)))
+        for path, x in flat
+        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+    ]
     return [path for path, ok in checks if not bool(ok)]
 
 
@@ -527,7 +674,7 @@ def _evaluate_and_log(cfg, setting, logger, act, agent_state, key, env_steps, ph
     # not depend on each other, so a resumed run evaluates exactly as an unbroken one.
     eval_env = setting.make_env(cfg, cfg.seed + 10_000 + env_steps, False)
     try:
-        row = evaluate(act, agent_state, eval_env, cfg.eval_episodes, jax.random.fold_in(key, env_steps))
+        row = evaluate(act, agent_state, eval_env, _resolved(cfg.eval_episodes), jax.random.fold_in(key, env_steps))
     finally:
         eval_env.close()
     row.update(setting.score_extras(cfg.task, row["return_mean"]))

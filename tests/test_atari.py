@@ -61,8 +61,17 @@ def test_human_normalized():
 
 def test_tiny_der_run_crosses_freeze_and_evaluates(tmp_path):
     cfg = TrainConfig(
-        task="alien", env_steps=260, batch_size=8, init_steps=60, freeze_step=140, eval_every=200,
-        eval_episodes=1, log_every=20, replay_budget_mb=0.5, run_dir=str(tmp_path / "run"), progress=False,
+        task="alien",
+        env_steps=260,
+        batch_size=8,
+        init_steps=60,
+        freeze_step=140,
+        eval_every=200,
+        eval_episodes=1,
+        log_every=20,
+        replay_budget_mb=0.5,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
         migrate_chunk=32,
     )
     summary = train(cfg)

@@ -63,10 +63,14 @@ def test_update_changes_everything_before_freeze(agent):
     state = agent.init(jax.random.PRNGKey(0))
     new, metrics = jax.jit(agent.update)(state, make_batch(agent, jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
     for name in ("conv", "critic_proj", "q"):
-        assert not np.allclose(jax.tree_util.tree_leaves(new.critic[name])[0], jax.tree_util.tree_leaves(state.critic[name])[0]), name
+        assert not np.allclose(
+            jax.tree_util.tree_leaves(new.critic[name])[0], jax.tree_util.tree_leaves(state.critic[name])[0]
+        ), name
     assert not np.allclose(new.curl["W"], state.curl["W"])
     for name in ("actor_proj", "trunk"):
-        assert not np.allclose(jax.tree_util.tree_leaves(new.actor[name])[0], jax.tree_util.tree_leaves(state.actor[name])[0]), name
+        assert not np.allclose(
+            jax.tree_util.tree_leaves(new.actor[name])[0], jax.tree_util.tree_leaves(state.actor[name])[0]
+        ), name
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
@@ -102,7 +106,10 @@ def test_encoder_bit_identical_after_freeze_while_heads_train(agent):
     np.testing.assert_array_equal(frozen_w, state.curl["W"])
     jax.tree_util.tree_map(np.testing.assert_array_equal, frozen_encoder["conv"], state.target["conv"])
     for before, after in zip(heads_before, (state.critic["q"], state.actor["trunk"], state.target["q"])):
-        assert any(not np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)))
+        assert any(
+            not np.array_equal(x, y)
+            for x, y in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after))
+        )
     assert np.isfinite(float(metrics["critic_loss"]))
 
 
@@ -118,7 +125,9 @@ def test_curl_step_is_two_identical_adam_steps_on_the_encoder(agent):
     no_curl = CurlSac(agent.action_dim, dataclasses.replace(TINY, encoder_lr=0.0))
     critic_only, _ = no_curl.update(state, batch, key)
     # First Adam step moves each parameter by lr * g / (|g| + eps) ~ lr * sign(g).
-    delta = np.asarray(new.critic["critic_proj"]["Dense_0"]["kernel"] - critic_only.critic["critic_proj"]["Dense_0"]["kernel"])
+    delta = np.asarray(
+        new.critic["critic_proj"]["Dense_0"]["kernel"] - critic_only.critic["critic_proj"]["Dense_0"]["kernel"]
+    )
     moved = np.abs(delta) > 1e-6
     assert moved.mean() > 0.2  # rows fed by dead ReLU features get no gradient
     np.testing.assert_allclose(np.abs(delta[moved]), 2 * TINY.encoder_lr, rtol=0.02)
@@ -128,7 +137,7 @@ def test_curl_step_is_two_identical_adam_steps_on_the_encoder(agent):
 
 def test_freeze_keeps_head_optimizer_state():
     params = {"enc": {"w": jnp.ones(3)}, "head": {"w": jnp.ones(2)}}
-    labels = lambda p: freeze_lib.label_params(p, ["enc"])  # noqa: E731
+    labels = lambda p: freeze_lib.label_params(p, ["enc"])
     tx = freeze_lib.freezable(labels, encoder=optax.adam(0.1), heads=optax.adam(0.1))
     frozen_tx = freeze_lib.freezable(labels, encoder=optax.adam(0.1), heads=optax.adam(0.1), frozen=True)
     state = tx.init(params)
@@ -159,7 +168,7 @@ def test_migrated_latents_equal_encoder_on_same_crops(agent):
     new = replay_lib.Replay(agent.latent_spec, agent.action_spec, capacity=50, stack=1)
     key = jax.random.PRNGKey(5)
     chunk = 4
-    encode = lambda stacks, k: agent.encode(state, stacks, k)  # noqa: E731
+    encode = lambda stacks, k: agent.encode(state, stacks, k)
     migrated = replay_lib.migrate(old, rs, new, encode, key, chunk_size=chunk)
     starts = [0, 6]
     stacks = []
@@ -172,7 +181,9 @@ def test_migrated_latents_equal_encoder_on_same_crops(agent):
         expected = agent.encode(state, jnp.asarray(stacks[idx]), jax.random.fold_in(key, i))
         n = min(chunk, 11 - r0)
         for name in ("critic", "actor"):
-            np.testing.assert_allclose(np.asarray(migrated.items[name][r0 : r0 + n]), np.asarray(expected[name][:n]), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                np.asarray(migrated.items[name][r0 : r0 + n]), np.asarray(expected[name][:n]), rtol=1e-5, atol=1e-6
+            )
     np.testing.assert_array_equal(np.asarray(migrated.first[:11]), [t in (0, 6) for t in range(11)])
 
 

@@ -24,7 +24,9 @@ def test_projection_hand_computed():
 def test_projection_identity_and_mass():
     support = jnp.linspace(-10, 10, 51)
     p = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(0), (4, 51)))
-    np.testing.assert_allclose(np.asarray(categorical_projection(support, jnp.broadcast_to(support, (4, 51)), p)), np.asarray(p), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(categorical_projection(support, jnp.broadcast_to(support, (4, 51)), p)), np.asarray(p), atol=1e-6
+    )
     shifted = support[None] * 0.97 + jnp.array([[0.3], [-4.0], [25.0], [0.0]])
     m = categorical_projection(support, shifted, p)
     np.testing.assert_allclose(np.asarray(m.sum(-1)), 1.0, rtol=1e-5)
@@ -37,7 +39,7 @@ def test_projection_identity_and_mass():
 def test_noisy_layer_noise_changes_with_key_and_vanishes_in_eval():
     layer = NoisyDense(5)
     x = jnp.ones((2, 3))
-    noise = lambda i: jax.random.normal(jax.random.PRNGKey(i), (8,))  # noqa: E731
+    noise = lambda i: jax.random.normal(jax.random.PRNGKey(i), (8,))
     params = layer.init(jax.random.PRNGKey(0), x, noise(1), True)
     a = layer.apply(params, x, noise(1), True)
     b = layer.apply(params, x, noise(2), True)
@@ -50,7 +52,7 @@ def test_noisy_layer_noise_changes_with_key_and_vanishes_in_eval():
     np.testing.assert_allclose(np.asarray(e1), np.asarray(x @ p["w_mu"] + p["b_mu"]), rtol=1e-6)
     assert np.allclose(np.asarray(p["w_sigma"]), 0.1 / np.sqrt(3))
     # the noisy weights are mu + sigma * f(e_in) f(e_out)^T
-    f = lambda e: np.sign(e) * np.sqrt(np.abs(e))  # noqa: E731
+    f = lambda e: np.sign(e) * np.sqrt(np.abs(e))
     e = np.asarray(noise(1))
     w = np.asarray(p["w_mu"]) + np.asarray(p["w_sigma"]) * np.outer(f(e[:3]), f(e[3:]))
     bias = np.asarray(p["b_mu"]) + np.asarray(p["b_sigma"]) * f(e[3:])
@@ -109,7 +111,10 @@ def test_freeze_keeps_convs_bit_identical(agent):
         state, m = upd(state, b, jax.random.PRNGKey(50 + i))
     jax.tree_util.tree_map(np.testing.assert_array_equal, conv, state.params["conv"])
     jax.tree_util.tree_map(np.testing.assert_array_equal, conv, state.target["conv"])
-    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(heads), jax.tree_util.tree_leaves(state.params["heads"])))
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree_util.tree_leaves(heads), jax.tree_util.tree_leaves(state.params["heads"]))
+    )
     assert np.isfinite(float(m["loss"]))
 
 

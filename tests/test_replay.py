@@ -20,7 +20,14 @@ def fill(replay, episode_lengths):
     for ep, length in enumerate(episode_lengths):
         for t in range(length + 1):
             first = t == 0
-            state = add(state, jnp.array([ep, counter], jnp.int32), jnp.array([counter], jnp.float32), float(counter), 1.0, first)
+            state = add(
+                state,
+                jnp.array([ep, counter], jnp.int32),
+                jnp.array([counter], jnp.float32),
+                float(counter),
+                1.0,
+                first,
+            )
             counter += 1
     return state, counter
 

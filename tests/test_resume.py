@@ -15,9 +15,20 @@ from seer_jax.train import ConfigError, TrainConfig, train
 
 def dmc_cfg(run_dir, **kw):
     base = dict(
-        task="cartpole_swingup", env_steps=8 * 60, batch_size=8, init_steps=10, freeze_step=30,
-        eval_every=8 * 20, eval_episodes=1, log_every=5, episode_length=8 * 12,
-        replay_budget_mb=1.5, run_dir=str(run_dir), progress=False, migrate_chunk=16, checkpoint_every=8 * 10,
+        task="cartpole_swingup",
+        env_steps=8 * 60,
+        batch_size=8,
+        init_steps=10,
+        freeze_step=30,
+        eval_every=8 * 20,
+        eval_episodes=1,
+        log_every=5,
+        episode_length=8 * 12,
+        replay_budget_mb=1.5,
+        run_dir=str(run_dir),
+        progress=False,
+        migrate_chunk=16,
+        checkpoint_every=8 * 10,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -25,9 +36,19 @@ def dmc_cfg(run_dir, **kw):
 
 def atari_cfg(run_dir, **kw):
     base = dict(
-        task="pong", env_steps=160, batch_size=4, init_steps=20, freeze_step=90, eval_every=0,
-        eval_episodes=1, log_every=10, replay_budget_mb=2.0, run_dir=str(run_dir), progress=False,
-        migrate_chunk=32, checkpoint_every=40,
+        task="pong",
+        env_steps=160,
+        batch_size=4,
+        init_steps=20,
+        freeze_step=90,
+        eval_every=0,
+        eval_episodes=1,
+        log_every=10,
+        replay_budget_mb=2.0,
+        run_dir=str(run_dir),
+        progress=False,
+        migrate_chunk=32,
+        checkpoint_every=40,
     )
     base.update(kw)
     return TrainConfig(**base)

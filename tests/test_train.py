@@ -17,9 +17,19 @@ RUN = [sys.executable, os.path.join(ROOT, "experiments", "run.py")]
 
 def test_tiny_run_crosses_freeze_and_evaluates(tmp_path):
     cfg = TrainConfig(
-        task="cartpole_swingup", env_steps=8 * 60, batch_size=8, init_steps=10, freeze_step=30,
-        eval_every=8 * 40, eval_episodes=1, log_every=5, episode_length=8 * 12,
-        replay_budget_mb=1.5, run_dir=str(tmp_path / "run"), progress=False, migrate_chunk=16,
+        task="cartpole_swingup",
+        env_steps=8 * 60,
+        batch_size=8,
+        init_steps=10,
+        freeze_step=30,
+        eval_every=8 * 40,
+        eval_episodes=1,
+        log_every=5,
+        episode_length=8 * 12,
+        replay_budget_mb=1.5,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+        migrate_chunk=16,
     )
     summary = train(cfg)
     # The budget holds few images but many more latents (clamped to what the run writes).
@@ -34,7 +44,10 @@ def test_tiny_run_crosses_freeze_and_evaluates(tmp_path):
     phases = [r["phase"] for r in rows]
     assert "images" in phases and "latents" in phases
     assert all(r["critic_loss"] not in ("", "nan") for r in rows)
-    assert json.load(open(tmp_path / "run" / "summary.json"))["final_eval_return_mean"] == summary["final_eval_return_mean"]
+    assert (
+        json.loads((tmp_path / "run" / "summary.json").read_text())["final_eval_return_mean"]
+        == summary["final_eval_return_mean"]
+    )
     assert os.listdir(tmp_path / "run" / "tb")
 
 
@@ -72,7 +85,15 @@ def test_cli_freeze_step_beyond_run_refused():
 def test_cli_help_documents_flags():
     r = run_cli("--help")
     assert r.returncode == 0
-    for flag in ("--task", "--replay-budget-mb", "--freeze-step", "--no-freeze", "--num-copies", "--eval-every", "--preset"):
+    for flag in (
+        "--task",
+        "--replay-budget-mb",
+        "--freeze-step",
+        "--no-freeze",
+        "--num-copies",
+        "--eval-every",
+        "--preset",
+    ):
         assert flag in r.stdout
 
 
@@ -83,9 +104,31 @@ def test_cli_resume_of_missing_folder_is_clear(tmp_path):
 
 
 def test_cli_interrupted_run_resumes(tmp_path):
-    args = ["--task", "cartpole_swingup", "--env-steps", "400", "--batch-size", "8", "--init-steps", "10",
-            "--freeze-step", "30", "--eval-every", "0", "--eval-episodes", "1", "--episode-length", "96",
-            "--replay-budget-mb", "1.5", "--checkpoint-every", "160", "--no-progress", "--run-dir", str(tmp_path / "r")]
+    args = [
+        "--task",
+        "cartpole_swingup",
+        "--env-steps",
+        "400",
+        "--batch-size",
+        "8",
+        "--init-steps",
+        "10",
+        "--freeze-step",
+        "30",
+        "--eval-every",
+        "0",
+        "--eval-episodes",
+        "1",
+        "--episode-length",
+        "96",
+        "--replay-budget-mb",
+        "1.5",
+        "--checkpoint-every",
+        "160",
+        "--no-progress",
+        "--run-dir",
+        str(tmp_path / "r"),
+    ]
     env = dict(os.environ, SEER_JAX_NO_REEXEC="1")
     p = subprocess.Popen(RUN + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     ck = tmp_path / "r" / "checkpoints"
@@ -100,13 +143,18 @@ def test_cli_interrupted_run_resumes(tmp_path):
     r = run_cli("--resume", str(tmp_path / "r"), "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "resumed from the checkpoint at agent step" in r.stdout + r.stderr
-    assert json.load(open(tmp_path / "r" / "summary.json"))["resumed"] is True
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["resumed"] is True
 
 
 def test_cli_rendering_unavailable_is_clear(tmp_path):
     env = dict(os.environ, SEER_JAX_NO_REEXEC="1", MUJOCO_GL="osmesa")  # no OSMesa installed
-    r = subprocess.run(RUN + ["--task", "cartpole_swingup", "--run-dir", str(tmp_path / "r")],
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        RUN + ["--task", "cartpole_swingup", "--run-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 2
     assert "cannot render" in r.stderr and "libegl1" in r.stderr
     assert "Traceback" not in r.stderr

@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from seer_jax import platform  # noqa: E402
+from seer_jax import platform
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
@@ -46,7 +46,7 @@ def main() -> int:
     from seer_jax import replay as replay_lib
     from seer_jax.agents.der import Der
     from seer_jax.envs.atari import AtariEnv
-    from seer_jax.train import make_learn, make_observe
+    from seer_jax.train import HostTraffic, make_learn, make_observe
 
     env = AtariEnv(args.game, seed=0, train=True)
     assert env.num_actions == 18, f"{args.game} has {env.num_actions} actions; pick an 18-action game"
@@ -59,26 +59,30 @@ def main() -> int:
     rng = np.random.default_rng(0)
     ts = env.reset()
     zero = np.zeros((), np.int32)
-    rs, _ = observe(rs, state, ts.observation, zero, 0.0, 1.0, True, jax.random.PRNGKey(0))
+    traffic = HostTraffic(check=False)  # the training loop's explicit host<->device traffic
+    k_obs = jax.random.PRNGKey(0)
+    rs, _ = observe(rs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, 0), k_obs)
     for t in range(3000):  # real frames from random play
         a = np.int32(rng.integers(18))
         ts = env.step(a)
-        rs, _ = observe(rs, state, ts.observation, a, ts.reward, ts.discount, False, jax.random.PRNGKey(t))
+        rs, _ = observe(rs, state, *traffic.up(ts.observation, a, ts.reward, ts.discount, False, t), k_obs)
         if ts.last():
             ts = env.reset()
-            rs, _ = observe(rs, state, ts.observation, zero, 0.0, 1.0, True, jax.random.PRNGKey(t))
+            rs, _ = observe(rs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, t), k_obs)
 
     # Keys made up front, as the training loop derives them (fold_in) outside the timing.
     keys = list(jax.random.split(jax.random.PRNGKey(100), max(args.repeats, args.agent_steps + 50) + 3))
 
+    step0 = jax.device_put(np.int32(0))
+
     def timed_updates(learn, st, rstate, n):
         for i in range(3):
-            st, m = learn(st, rstate, keys[i])
+            st, m = learn(st, rstate, keys[i], step0)
         jax.block_until_ready(st)
         times = []
         for i in range(n):
             t0 = time.perf_counter()
-            st, m = learn(st, rstate, keys[3 + i])
+            st, m = learn(st, rstate, keys[3 + i], step0)
             jax.block_until_ready(st)
             times.append((time.perf_counter() - t0) * 1000)
         return st, times
@@ -93,9 +97,11 @@ def main() -> int:
 
     # The update alone on one fixed batch (no sampling), and a deliberately plain DER
     # update (experiments/bench/der_reference.py) timed in the same process.
-    fixed = jax.jit(lambda r, k: latent.sample(r, k, args.batch_size, agent.n_step, agent.gamma))(lrs, jax.random.PRNGKey(3))
+    fixed = jax.jit(lambda r, k: latent.sample(r, k, args.batch_size, agent.n_step, agent.gamma))(
+        lrs, jax.random.PRNGKey(3)
+    )
     upd_only = jax.jit(agent.update_latent, donate_argnums=0)
-    state, only = timed_updates(lambda s, r, k: upd_only(s, fixed, k), state, lrs, args.repeats)
+    state, only = timed_updates(lambda s, r, k, _: upd_only(s, fixed, k), state, lrs, args.repeats)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from der_reference import time_reference_update
 
@@ -104,19 +110,21 @@ def main() -> int:
     # The whole agent step after the freeze, exactly as the training loop runs it.
     observe_lat = make_observe(latent, agent, frozen=True)
     ts = env.reset()
-    lrs, policy_action = observe_lat(lrs, state, ts.observation, zero, 0.0, 1.0, True, jax.random.PRNGKey(7))
-    steps = []
     k_obs, k_upd = jax.random.split(jax.random.PRNGKey(11))
+    lrs, policy_action = observe_lat(lrs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, 0), k_obs)
+    steps = []
     for t in range(args.agent_steps + 50):
         t0 = time.perf_counter()
-        action = np.asarray(policy_action)
+        action = traffic.down(policy_action)
         ts = env.step(action)
-        # keys derived per step as the training loop does (fold_in)
-        lrs, policy_action = observe_lat(lrs, state, ts.observation, action, ts.reward, ts.discount, False, jax.random.fold_in(k_obs, t))
-        state, m = learn_lat(state, lrs, jax.random.fold_in(k_upd, t))
+        # the same explicit transfers and on-device keys as the training loop
+        lrs, policy_action = observe_lat(
+            lrs, state, *traffic.up(ts.observation, action, ts.reward, ts.discount, False, t + 1), k_obs
+        )
+        state, m = learn_lat(state, lrs, k_upd, traffic.step_index(t))
         if ts.last():
             ts = env.reset()
-            lrs, policy_action = observe_lat(lrs, state, ts.observation, zero, 0.0, 1.0, True, jax.random.PRNGKey(t))
+            lrs, policy_action = observe_lat(lrs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, t), k_obs)
         steps.append((time.perf_counter() - t0) * 1000)
     jax.block_until_ready(state)
     steps = steps[50:]  # compile and warm-up

@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from seer_jax import platform  # noqa: E402
+from seer_jax import platform
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
@@ -56,7 +56,14 @@ def run(batch_size: int, full_repeats: int, latent_repeats: int, only_full: bool
     add = jax.jit(image.add, donate_argnums=0)
     rng = np.random.default_rng(0)
     for t in range(1500):
-        rs = add(rs, rng.integers(0, 256, agent.frame_spec.shape, dtype=np.uint8), rng.uniform(-1, 1, 6).astype(np.float32), 1.0, 1.0, t % 500 == 0)
+        rs = add(
+            rs,
+            rng.integers(0, 256, agent.frame_spec.shape, dtype=np.uint8),
+            rng.uniform(-1, 1, 6).astype(np.float32),
+            1.0,
+            1.0,
+            t % 500 == 0,
+        )
 
     def make_learn(replay, update):
         def learn(s, r, k):
@@ -84,13 +91,17 @@ def run(batch_size: int, full_repeats: int, latent_repeats: int, only_full: bool
     full = timeit(f, full_repeats)
     # Updates alternate between critic-only and critic+actor+targets: report the mean
     # over an even number of consecutive updates (the cost per update over a run).
-    result = {"batch_size": batch_size, "full_update_ms": float(np.mean(full)), "full_update_ms_all": [round(x, 1) for x in full]}
+    result = {
+        "batch_size": batch_size,
+        "full_update_ms": float(np.mean(full)),
+        "full_update_ms_all": [round(x, 1) for x in full],
+    }
     if only_full:
         return result
 
     act = jax.jit(agent.act, static_argnums=3)
     obs = rng.integers(0, 256, agent.obs_shape, dtype=np.uint8)
-    a = lambda: act(box["s"], obs, jax.random.PRNGKey(0), True)  # noqa: E731
+    a = lambda: act(box["s"], obs, jax.random.PRNGKey(0), True)
     timeit(a, 3)
     result["act_ms"] = float(np.median(timeit(a, 50)))
 
@@ -101,7 +112,7 @@ def run(batch_size: int, full_repeats: int, latent_repeats: int, only_full: bool
     jax.block_until_ready(lrs)
     result["migrate_s_per_1000_obs"] = (time.perf_counter() - t) / int(rs.size) * 1000
     enc = jax.jit(lambda s, o, k: agent.encode(s, o[None], k))
-    e = lambda: enc(frozen, obs, jax.random.PRNGKey(0))  # noqa: E731
+    e = lambda: enc(frozen, obs, jax.random.PRNGKey(0))
     timeit(e, 3)
     result["encode_ms_per_obs"] = float(np.median(timeit(e, 50)))
 
@@ -124,7 +135,9 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--full-repeats", type=int, default=20, help="even: updates alternate actor steps")
     p.add_argument("--latent-repeats", type=int, default=200)
-    p.add_argument("--compare-xla-default", action="store_true", help="also time the full update with XLA's default CPU fusions")
+    p.add_argument(
+        "--compare-xla-default", action="store_true", help="also time the full update with XLA's default CPU fusions"
+    )
     p.add_argument("--only-full", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "bench_dmc.json"))
     args = p.parse_args()
@@ -135,7 +148,15 @@ def main() -> int:
     if args.compare_xla_default:
         env = dict(os.environ, SEER_JAX_XLA_DEFAULTS="0")
         env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split() if f not in platform._XLA_CPU_DEFAULTS)
-        cmd = [sys.executable, os.path.abspath(__file__), "--only-full", "--batch-size", str(args.batch_size), "--full-repeats", str(args.full_repeats)]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--only-full",
+            "--batch-size",
+            str(args.batch_size),
+            "--full-repeats",
+            str(args.full_repeats),
+        ]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         result["full_update_ms_xla_default_fusions"] = json.loads(out)["full_update_ms"]
     import jax

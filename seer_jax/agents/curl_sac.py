@@ -79,8 +79,7 @@ class CurlSacConfig:
     latent_dtype: str = "float32"
 
 
-@struct.dataclass
-class CurlSacState:
+class CurlSacState(struct.PyTreeNode):
     critic: Params  # {conv, critic_proj, q}
     curl: Params  # {W}
     actor: Params  # {actor_proj, trunk}
@@ -225,7 +224,7 @@ class CurlSac:
     n_step = 1  # one-step transitions; the replay returns environment discounts
     gamma = None
 
-    def observe(self, state: CurlSacState, obs: jax.Array, key: jax.Array, frozen: bool):
+    def observe(self, state: CurlSacState, obs: jax.Array, key: jax.Array, frozen: bool) -> tuple[Any, jax.Array]:
         """What the loop stores for a new observation ``obs`` ``(stack, H, W, 3)`` (its
         newest frame before the freeze, its latent item after) and the exploration
         action for it. ``frozen`` must be static under jit."""
@@ -297,7 +296,7 @@ class CurlSac:
             actor = optax.apply_updates(actor, updates)
 
         entropy_gap = jax.lax.stop_gradient(-log_prob - self.target_entropy)
-        alpha_loss_fn = lambda la: jnp.mean(jnp.exp(la) * entropy_gap)  # noqa: E731
+        alpha_loss_fn = lambda la: jnp.mean(jnp.exp(la) * entropy_gap)
         alpha_loss, alpha_grad = jax.value_and_grad(alpha_loss_fn)(log_alpha)
         alpha_upd, alpha_opt = self.alpha_tx.update(alpha_grad, alpha_opt)
         log_alpha = optax.apply_updates(log_alpha, alpha_upd)
@@ -315,7 +314,10 @@ class CurlSac:
         ``lax.cond``, so only one branch executes); actor metrics are NaN otherwise."""
         if frozen:
             carry = (
-                {"trunk": state.actor["trunk"]}, state.actor_opt, state.log_alpha, state.alpha_opt,
+                {"trunk": state.actor["trunk"]},
+                state.actor_opt,
+                state.log_alpha,
+                state.alpha_opt,
                 {"q": state.target["q"]},
             )
         else:
@@ -331,13 +333,18 @@ class CurlSac:
         carry, metrics = jax.lax.cond(state.step % self.config.actor_update_freq == 0, run, skip, carry)
         actor, actor_opt, log_alpha, alpha_opt, target = carry
         state = state.replace(
-            actor={**state.actor, **actor}, actor_opt=actor_opt, log_alpha=log_alpha, alpha_opt=alpha_opt,
+            actor={**state.actor, **actor},
+            actor_opt=actor_opt,
+            log_alpha=log_alpha,
+            alpha_opt=alpha_opt,
             target={**state.target, **target},
         )
         return state, metrics
 
     # ------------------------------------------------------------------ pixel update
-    def update(self, state: CurlSacState, batch: dict[str, Any], key: jax.Array):
+    def update(
+        self, state: CurlSacState, batch: dict[str, Any], key: jax.Array
+    ) -> tuple[CurlSacState, dict[str, jax.Array]]:
         """One CURL-SAC update on pixels (before the freeze).
 
         Args:
@@ -361,7 +368,9 @@ class CurlSac:
         nxt = random_crop(k_next, batch["next_obs"], c.crop_size)
 
         z_next_actor = self._proj(state.actor["actor_proj"], self._conv(state.critic["conv"], nxt))
-        z_target = self._proj(state.target["critic_proj"], self._conv(state.target["conv"], jnp.concatenate([nxt, pos])))
+        z_target = self._proj(
+            state.target["critic_proj"], self._conv(state.target["conv"], jnp.concatenate([nxt, pos]))
+        )
         z_next_target, z_pos = z_target[:b], z_target[b:]
         y = self._td_target(state, z_next_actor, z_next_target, batch["reward"], batch["discount"], k_target)
 
@@ -380,7 +389,9 @@ class CurlSac:
             logits = logits - jnp.max(logits, axis=1, keepdims=True)
             return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b)).mean()
 
-        (critic_loss, q1), (dz_critic, g_q) = jax.value_and_grad(q_loss, argnums=(0, 1), has_aux=True)(z, state.critic["q"])
+        (critic_loss, q1), (dz_critic, g_q) = jax.value_and_grad(q_loss, argnums=(0, 1), has_aux=True)(
+            z, state.critic["q"]
+        )
         curl_loss, (dz_curl, g_w) = jax.value_and_grad(curl_loss_fn, argnums=(0, 1))(z, state.curl["W"])
         (g_encoder_critic,) = encoder_vjp(dz_critic)
         (g_encoder_curl,) = encoder_vjp(dz_curl)
@@ -390,7 +401,7 @@ class CurlSac:
         state = state.replace(critic=optax.apply_updates(state.critic, updates), critic_opt=critic_opt)
 
         h, z = jax.lax.stop_gradient(h), jax.lax.stop_gradient(z)
-        actor_latent = lambda actor: self._proj(actor["actor_proj"], h)  # noqa: E731
+        actor_latent = lambda actor: self._proj(actor["actor_proj"], h)
         state, actor_metrics = self._maybe_actor_step(state, actor_latent, z, k_actor, frozen=False)
 
         # CURL step, after the critic, actor and target steps as in the official code.
@@ -419,13 +430,17 @@ class CurlSac:
             curl_opt=None,  # CURL stops at the freeze
         )
 
-    def update_latent(self, state: CurlSacState, batch: dict[str, Any], key: jax.Array):
+    def update_latent(
+        self, state: CurlSacState, batch: dict[str, Any], key: jax.Array
+    ) -> tuple[CurlSacState, dict[str, jax.Array]]:
         """One SAC update on stored latents (after the freeze); only the heads train.
 
         Args:
           batch: ``obs`` and ``next_obs`` dicts with ``critic`` and ``actor`` latents
             ``(B, num_copies, latent_dim)``, plus ``action``, ``reward``, ``discount``.
             One of the ``num_copies`` crops is picked at random per observation.
+        Returns:
+          ``(new_state, metrics)``, as :meth:`update` (no CURL metrics).
         """
         c = self.config
         b = batch["action"].shape[0]
@@ -451,7 +466,12 @@ class CurlSac:
         critic = freeze_lib.apply_updates(state.critic, updates, self.critic_labels, frozen=True)
         state = state.replace(critic=critic, critic_opt=critic_opt)
 
-        actor_latent = lambda trainable: obs["actor"]  # noqa: E731
+        actor_latent = lambda trainable: obs["actor"]
         state, actor_metrics = self._maybe_actor_step(state, actor_latent, obs["critic"], k_actor, frozen=True)
-        metrics = {"critic_loss": critic_loss, "q_mean": jnp.mean(q1), "alpha": jnp.exp(state.log_alpha), **actor_metrics}
+        metrics = {
+            "critic_loss": critic_loss,
+            "q_mean": jnp.mean(q1),
+            "alpha": jnp.exp(state.log_alpha),
+            **actor_metrics,
+        }
         return state.replace(step=state.step + 1), metrics

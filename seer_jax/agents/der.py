@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, cast
 
 import chex
 import jax
@@ -53,8 +53,7 @@ class DerConfig:
     latent_dtype: str = "float32"
 
 
-@struct.dataclass
-class DerState:
+class DerState(struct.PyTreeNode):
     params: dict[str, Any]  # {"conv", "heads"}
     target: dict[str, Any]
     opt: Any
@@ -90,9 +89,13 @@ class Der:
         self.labels = functools.partial(freeze_lib.label_params, encoder_keys=ENCODER_KEYS)
 
     def tx(self, frozen: bool) -> optax.GradientTransformation:
+        """The optimizer (Adam, global-norm clipping) over conv and heads, or over the
+        heads only when ``frozen`` (``seer_jax.freeze.freezable``)."""
         c = self.config
-        adam = lambda: optax.adam(c.learning_rate, eps=c.adam_eps)  # noqa: E731
-        return freeze_lib.freezable(self.labels, encoder=adam(), heads=adam(), frozen=frozen, max_grad_norm=c.max_grad_norm)
+        adam = lambda: optax.adam(c.learning_rate, eps=c.adam_eps)
+        return freeze_lib.freezable(
+            self.labels, encoder=adam(), heads=adam(), frozen=frozen, max_grad_norm=c.max_grad_norm
+        )
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -119,9 +122,9 @@ class Der:
         # frames channels-first and scales by 1/255
         return obs[..., 0]
 
-    def features(self, conv_params, obs: jax.Array) -> jax.Array:
+    def features(self, conv_params: Any, obs: jax.Array) -> jax.Array:
         """576-d conv features of ``obs`` ``(B, stack, 84, 84, 1)`` uint8."""
-        return self.conv.apply({"params": conv_params}, self._to_input(obs))
+        return cast(jax.Array, self.conv.apply({"params": conv_params}, self._to_input(obs)))
 
     def _log_probs(self, head_params, feats, key, noisy: bool):
         return self.heads.apply({"params": head_params}, feats, key, noisy)  # (B, A, atoms) log-probs
@@ -131,13 +134,19 @@ class Der:
 
     # ------------------------------------------------------------------ init / act
     def init(self, key: jax.Array) -> DerState:
+        """Fresh parameters, target copy and optimizer state."""
         k_conv, k_heads = jax.random.split(key)
         x = jnp.zeros((1, *self.obs_shape), jnp.uint8)
         conv = self.conv.init(k_conv, self._to_input(x))["params"]
         feats = self.features(conv, x)
         heads = self.heads.init(k_heads, feats, k_heads, True)["params"]
         params = {"conv": conv, "heads": heads}
-        return DerState(params=params, target=jax.tree_util.tree_map(jnp.copy, params), opt=self.tx(False).init(params), step=jnp.zeros((), jnp.int32))
+        return DerState(
+            params=params,
+            target=jax.tree_util.tree_map(jnp.copy, params),
+            opt=self.tx(False).init(params),
+            step=jnp.zeros((), jnp.int32),
+        )
 
     @property
     def n_step(self) -> int:
@@ -147,7 +156,7 @@ class Der:
     def gamma(self) -> float:
         return self.config.discount
 
-    def observe(self, state: DerState, obs: jax.Array, key: jax.Array, frozen: bool):
+    def observe(self, state: DerState, obs: jax.Array, key: jax.Array, frozen: bool) -> tuple[jax.Array, jax.Array]:
         """What the loop stores for ``obs`` (its newest frame before the freeze, its conv
         features after) and the exploration action. After the freeze the features used
         to act are the ones stored: one conv pass per observation."""
@@ -162,6 +171,9 @@ class Der:
         return self.act_from_features(state, self.features(state.params["conv"], obs[None]), key, explore)[0]
 
     def act_from_features(self, state: DerState, feats: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+        """Actions ``(B,)`` int32 for conv features ``feats`` ``(B, 576)``: greedy under
+        fresh noise when ``explore``, else noise-free greedy with epsilon
+        ``eval_epsilon`` (static)."""
         k_noise, k_eps, k_rand = jax.random.split(key, 3)
         q = self._q(state.params["heads"], feats, k_noise, noisy=explore)
         greedy = jnp.argmax(q, axis=-1).astype(jnp.int32)
@@ -200,10 +212,11 @@ class Der:
         metrics = {"loss": loss, "q_mean": q}
         return DerState(params=params, target=target, opt=opt, step=step), metrics
 
-    def update(self, state: DerState, batch: dict[str, Any], key: jax.Array):
+    def update(self, state: DerState, batch: dict[str, Any], key: jax.Array) -> tuple[DerState, dict[str, jax.Array]]:
         """One DER update on pixels. ``batch``: ``obs``/``next_obs`` ``(B, 4, 84, 84, 1)``
         uint8, ``action`` ``(B,)`` int, ``reward`` (n-step return), ``discount``
-        (gamma^m times env discounts: the bootstrap factor)."""
+        (gamma^m times env discounts: the bootstrap factor), all ``(B,)``. Returns
+        ``(new_state, metrics)``."""
         b = batch["action"].shape[0]
         chex.assert_shape(batch["obs"], (b, *self.obs_shape))
 
@@ -230,8 +243,11 @@ class Der:
         """Stored latents of ``stacks`` ``(N, 4, 84, 84, 1)``: the frozen conv features."""
         return self.features(state.params["conv"], stacks).astype(jnp.dtype(self.config.latent_dtype))
 
-    def update_latent(self, state: DerState, batch: dict[str, Any], key: jax.Array):
-        """The DER update on stored 576-d features (after the freeze): heads only."""
+    def update_latent(
+        self, state: DerState, batch: dict[str, Any], key: jax.Array
+    ) -> tuple[DerState, dict[str, jax.Array]]:
+        """The DER update on stored features (after the freeze): heads only. ``batch`` as
+        :meth:`update` but ``obs``/``next_obs`` are ``(B, 576)`` latents."""
         feats = batch["obs"].astype(jnp.float32)
         nxt = batch["next_obs"].astype(jnp.float32)
 

@@ -21,6 +21,7 @@ import collections
 import csv
 import os
 import re
+from typing import Any
 
 import dm_env
 import numpy as np
@@ -28,10 +29,32 @@ from dm_env import specs
 
 # The 26 games of the Atari-100k benchmark.
 ATARI_100K = [
-    "alien", "amidar", "assault", "asterix", "bank_heist", "battle_zone", "boxing", "breakout",
-    "chopper_command", "crazy_climber", "demon_attack", "freeway", "frostbite", "gopher", "hero",
-    "jamesbond", "kangaroo", "krull", "kung_fu_master", "ms_pacman", "pong", "private_eye", "qbert",
-    "road_runner", "seaquest", "up_n_down",
+    "alien",
+    "amidar",
+    "assault",
+    "asterix",
+    "bank_heist",
+    "battle_zone",
+    "boxing",
+    "breakout",
+    "chopper_command",
+    "crazy_climber",
+    "demon_attack",
+    "freeway",
+    "frostbite",
+    "gopher",
+    "hero",
+    "jamesbond",
+    "kangaroo",
+    "krull",
+    "kung_fu_master",
+    "ms_pacman",
+    "pong",
+    "private_eye",
+    "qbert",
+    "road_runner",
+    "seaquest",
+    "up_n_down",
 ]
 
 
@@ -56,8 +79,15 @@ def envpool_id(game: str) -> str:
 class AtariEnv(dm_env.Environment):
     """One ALE game (see the module docstring for the settings)."""
 
-    def __init__(self, game: str, seed: int = 0, train: bool = True, frame_stack: int = 4,
-                 max_episode_frames: int = 108_000, noop_max: int = 30):
+    def __init__(
+        self,
+        game: str,
+        seed: int = 0,
+        train: bool = True,
+        frame_stack: int = 4,
+        max_episode_frames: int = 108_000,
+        noop_max: int = 30,
+    ):
         import envpool
 
         self.game = game
@@ -111,7 +141,7 @@ class AtariEnv(dm_env.Environment):
         self._needs_reset = False
         return dm_env.restart(self._obs())
 
-    def step(self, action) -> dm_env.TimeStep:
+    def step(self, action: Any) -> dm_env.TimeStep:
         if self._needs_reset:
             return self.reset()
         self._history.append(int(action))
@@ -137,10 +167,13 @@ class AtariEnv(dm_env.Environment):
         this is the history of resets and actions since construction (2 bytes per
         step), which :meth:`set_state` replays on a fresh environment built with the
         same arguments (ALE is deterministic given the seed and the actions)."""
-        return {"history": np.frombuffer(self._history.tobytes(), np.int16).copy(),
-                "score": np.asarray([self._game_score, np.nan if self.last_game_score is None else self.last_game_score])}
+        return {
+            "history": np.frombuffer(self._history.tobytes(), np.int16).copy(),
+            "score": np.asarray([self._game_score, np.nan if self.last_game_score is None else self.last_game_score]),
+        }
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned (on a freshly built environment)."""
         if self._history:
             raise RuntimeError("AtariEnv.set_state needs a freshly built environment.")
         for a in np.asarray(state["history"]).tolist():
@@ -164,9 +197,16 @@ class AtariEnv(dm_env.Environment):
 def reference_scores(path: str | None = None) -> dict[str, dict[str, float]]:
     """Random and human scores (and published baselines) per game from the shared CSV."""
     # A copy of the project's reference table ships with the package.
-    path = path or os.environ.get("SEER_JAX_ATARI_SCORES") or os.path.join(os.path.dirname(__file__), "..", "data", "atari_scores.csv")
+    path = (
+        path
+        or os.environ.get("SEER_JAX_ATARI_SCORES")
+        or os.path.join(os.path.dirname(__file__), "..", "data", "atari_scores.csv")
+    )
     with open(path, newline="") as f:
-        return {r["game"]: {k: float(v) for k, v in r.items() if k not in ("game", "envpool_id") and v} for r in csv.DictReader(f)}
+        return {
+            r["game"]: {k: float(v) for k, v in r.items() if k not in ("game", "envpool_id") and v}
+            for r in csv.DictReader(f)
+        }
 
 
 def human_normalized(game: str, score: float, scores: dict[str, dict[str, float]]) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import os
+from typing import Any
 
 import dm_env
 import numpy as np
@@ -50,7 +51,7 @@ def _rendering_advice(err: BaseException) -> str:
 def _suite():
     configure_rendering()
     try:
-        from dm_control import suite  # noqa: PLC0415 (rendering must be set up first)
+        from dm_control import suite
     except (ImportError, AttributeError, RuntimeError, OSError) as e:
         raise RenderingUnavailable(_rendering_advice(e)) from None
     return suite
@@ -121,6 +122,20 @@ class DMCPixels(dm_env.Environment):
                 raise
             raise RenderingUnavailable(_rendering_advice(e)) from None
 
+    def renderer(self) -> str:
+        """The OpenGL renderer MuJoCo draws with, e.g. ``"NVIDIA H100 80GB HBM3 (EGL)"`` on a
+        GPU or ``"llvmpipe (LLVM 15.0.6, 256 bits) (EGL)"`` for Mesa's software fallback."""
+        backend = os.environ.get("MUJOCO_GL", "?")
+        try:
+            self._render()  # the GL context exists after the first render
+            from OpenGL import GL
+
+            with self._env.physics.contexts.gl.make_current() as ctx:
+                name = ctx.call(lambda: GL.glGetString(GL.GL_RENDERER))
+            return f"{name.decode() if isinstance(name, bytes) else name} ({backend.upper()})"
+        except Exception as e:  # report, never fail a run over a name
+            return f"unknown ({backend}: {type(e).__name__})"
+
     def _observation(self) -> np.ndarray:
         return np.stack(self._frames, axis=0)
 
@@ -132,7 +147,7 @@ class DMCPixels(dm_env.Environment):
             self._frames.append(frame)
         return dm_env.restart(self._observation())
 
-    def step(self, action) -> dm_env.TimeStep:
+    def step(self, action: Any) -> dm_env.TimeStep:
         action = np.asarray(action, dtype=np.float32)
         reward = 0.0
         discount = 1.0
@@ -180,13 +195,16 @@ class DMCPixels(dm_env.Environment):
         }
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned (on a freshly built environment)."""
         import mujoco
 
         model, data = self.physics.model.ptr, self.physics.data.ptr
         mujoco.mj_setState(model, data, np.asarray(state["physics"], np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
         mujoco.mj_forward(model, data)
         pos, has_gauss = (int(v) for v in np.asarray(state["rng_rest"]))
-        self._env.task.random.set_state(("MT19937", np.asarray(state["rng_key"], np.uint32), pos, has_gauss, float(state["rng_gauss"])))
+        self._env.task.random.set_state(
+            ("MT19937", np.asarray(state["rng_key"], np.uint32), pos, has_gauss, float(state["rng_gauss"]))
+        )
         self._frames.clear()
         for frame in np.asarray(state["frames"]):
             self._frames.append(frame)
