@@ -52,7 +52,8 @@ class PixelConv(nn.Module):
 
 
 class Projection(nn.Module):
-    """Dense to ``latent_dim`` then LayerNorm (no tanh, as in the official code)."""
+    """Dense to ``latent_dim`` then LayerNorm (no tanh, as in the official code):
+    ``(B, F)`` conv features -> ``(B, latent_dim)``."""
 
     latent_dim: int = 50
 
@@ -74,7 +75,8 @@ class MLP(nn.Module):
 
 
 class QHead(nn.Module):
-    """Twin Q: two MLPs on ``[latent, action]``, each returning ``(B,)``."""
+    """Twin Q: two MLPs on ``[latent, action]`` (``(B, latent_dim)``, ``(B, A)``), each
+    returning ``(B,)``."""
 
     hidden_dim: int = 1024
 
@@ -87,7 +89,7 @@ class QHead(nn.Module):
 
 
 class ActorHead(nn.Module):
-    """Gaussian policy trunk: returns ``(mean, log_std)`` with log_std in
+    """Gaussian policy trunk on ``(B, latent_dim)``: returns ``(mean, log_std)``, each ``(B, A)``, with log_std in
     ``[log_std_min, log_std_max]`` through a tanh squash."""
 
     action_dim: int
