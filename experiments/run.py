@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=non_negative_int, default=0, help="random seed (same seed, same run on CPU); default: 0"
     )
     p.add_argument(
+        "--seeds",
+        type=non_negative_int,
+        nargs="+",
+        metavar="N | SEED",
+        help="train several seeds in one process (stacked along a seed axis, vmapped, sharded across devices): "
+        "one number N trains seeds SEED .. SEED+N-1, several numbers train those seeds; each seed gets its own "
+        "folder RUN_DIR/seedS; default: just --seed",
+    )
+    p.add_argument(
         "--env-steps", type=positive_int, default=None, help="environment steps to train for; " + both("env_steps")
     )
     p.add_argument(
@@ -205,6 +214,13 @@ def config_from_args(argv: list[str] | None = None):
     if args.preset:
         values.update({k: v for k, v in PRESETS[args.preset].items() if not k.startswith("_")})
     given = {k: v for k, v in vars(args).items() if v is not None and v is not False}
+    if args.seeds is not None:
+        if len(args.seeds) == 1:
+            if args.seeds[0] < 1:
+                parser.error("--seeds N needs N >= 1 (or list the seeds).")
+            given["seeds"] = list(range(args.seed, args.seed + args.seeds[0]))
+        else:
+            given["seeds"] = list(args.seeds)
     for f in dataclasses.fields(TrainConfig):
         if f.name in given:
             values[f.name] = given[f.name]

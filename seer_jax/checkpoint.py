@@ -79,14 +79,16 @@ class RunCheckpointer:
                 + "the previous checkpoint is intact."
             ) from None
 
-    def restore_latest(self, template_for: Callable[[dict[str, Any]], Any]) -> tuple[int, Any, dict[str, Any]] | None:
-        """The newest readable checkpoint as ``(step, arrays, meta)``, or None when the
-        run has none. ``template_for(meta)`` gives the arrays' structure (shapes and
+    def restore_latest(
+        self, template_for: Callable[[dict[str, Any]], Any], max_step: int | None = None
+    ) -> tuple[int, Any, dict[str, Any]] | None:
+        """The newest readable checkpoint (at most ``max_step``) as ``(step, arrays,
+        meta)``, or None when the run has none. ``template_for(meta)`` gives the arrays' structure (shapes and
         dtypes) for that checkpoint's phase. Unreadable checkpoints are skipped with a
         message; if none is readable, raises :class:`CheckpointError`."""
         import orbax.checkpoint as ocp
 
-        steps = self.steps()
+        steps = [s for s in self.steps() if max_step is None or s <= max_step]
         if not steps:
             return None
         problems: list[str] = []

@@ -154,6 +154,7 @@ class Replay:
         reward: jax.typing.ArrayLike,
         discount: jax.typing.ArrayLike,
         first: jax.typing.ArrayLike,
+        write: jax.typing.ArrayLike = True,
     ) -> ReplayState:
         """Write one slot at the cursor and advance it (overwriting the oldest when full).
 
@@ -162,20 +163,29 @@ class Replay:
           action, reward, discount: the transition that led to ``item``; ignored
             (stored as given, typically zeros) when ``first`` is True.
           first: True when ``item`` is the first observation of an episode.
+          write: a boolean scalar; when False the state is returned unchanged (the slot
+            at the cursor is rewritten with its own contents). For batches of buffers
+            under ``vmap`` where only some receive an item this step.
         """
         chex.assert_trees_all_equal_shapes_and_dtypes(
             item, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), self.item_spec)
         )
         c = state.cursor
-        put = lambda buf, x: buf.at[c].set(jnp.asarray(x, buf.dtype))
+        if write is True:
+            put = lambda buf, x: buf.at[c].set(jnp.asarray(x, buf.dtype))
+            step: jax.typing.ArrayLike = 1
+        else:
+            w = jnp.asarray(write, jnp.bool_)
+            put = lambda buf, x: buf.at[c].set(jnp.where(w, jnp.asarray(x, buf.dtype), buf[c]))
+            step = w.astype(jnp.int32)
         return ReplayState(
             items=jax.tree_util.tree_map(put, state.items, item),
             action=put(state.action, action),
             reward=put(state.reward, reward),
             discount=put(state.discount, discount),
             first=put(state.first, first),
-            cursor=(c + 1) % self.capacity,
-            size=jnp.minimum(state.size + 1, self.capacity),
+            cursor=(c + step) % self.capacity,
+            size=jnp.minimum(state.size + step, self.capacity),
         )
 
     # ------------------------------------------------------------------ sampling
@@ -321,22 +331,42 @@ def migrate(
 
     Returns the new buffer's state; ``old_state`` may be deleted afterwards.
     """
-    size = int(old_state.size)
-    keep = min(size, new.capacity)
-    start = size - keep  # head-relative index of the first kept observation
+    keep = min(int(old_state.size), new.capacity)
+    fill = jax.jit(migrate_chunk_fn(old, new, lambda _, stacks, k: encode_fn(stacks, k), chunk_size), donate_argnums=0)
     new_state = new.init()
+    for i, r0 in enumerate(range(0, keep, chunk_size)):
+        new_state = fill(new_state, old_state, None, jnp.asarray(r0, jnp.int32), jax.random.fold_in(key, i))
+    return migrate_finish(new, new_state, old_state.size)
 
-    # Once the ring has wrapped, the oldest episode's start may be overwritten: the
-    # stacks of its first `stack - 1` observations are incomplete, so the transitions
-    # that touch them are dropped by marking them as episode starts.
-    wrapped = size == old.capacity
 
-    def fill(new_state: ReplayState, old_state: ReplayState, r0: jax.Array, key: jax.Array) -> ReplayState:
+def migrate_finish(new: Replay, new_state: ReplayState, old_size: jax.Array) -> ReplayState:
+    """Set the cursor and size of a buffer filled by :func:`migrate_chunk_fn` chunks."""
+    keep = jnp.minimum(jnp.asarray(old_size, jnp.int32), new.capacity)
+    return new_state.replace(cursor=keep % new.capacity, size=keep)
+
+
+def migrate_chunk_fn(
+    old: Replay, new: Replay, encode_fn: Callable[[Any, PyTree, jax.Array], PyTree], chunk_size: int
+) -> Callable[[ReplayState, ReplayState, Any, jax.Array, jax.Array], ReplayState]:
+    """The pure step of :func:`migrate`: ``fill(new_state, old_state, aux, r0, key)``
+    re-encodes the kept observations ``r0 .. r0 + chunk_size - 1`` (counted from the
+    first kept one) with ``encode_fn(aux, stacks, key)`` and writes them. The buffer's
+    size is read from ``old_state`` on the device, so ``fill`` can be ``vmap``-ed over
+    buffers of different sizes (``aux``: e.g. each one's frozen agent state)."""
+
+    def fill(new_state: ReplayState, old_state: ReplayState, aux: Any, r0: jax.Array, key: jax.Array) -> ReplayState:
+        size = old_state.size
+        keep = jnp.minimum(size, new.capacity)
+        start = size - keep  # head-relative index of the first kept observation
+        # Once the ring has wrapped, the oldest episode's start may be overwritten: the
+        # stacks of its first `stack - 1` observations are incomplete, so the transitions
+        # that touch them are dropped by marking them as episode starts.
+        wrapped = size == old.capacity
         rel = start + r0 + jnp.arange(chunk_size)
         in_range = rel < size
         rel = jnp.minimum(rel, size - 1)
         stacks = old.ordered_stacks(old_state, rel)
-        items = encode_fn(stacks, key)
+        items = encode_fn(aux, stacks, key)
         slots = (old.oldest(old_state) + rel) % old.capacity
         pos = jnp.where(in_range, rel - start, new.capacity)  # out of range -> dropped
         first = old_state.first[slots] | (rel == start) | (wrapped & (rel < old.stack))
@@ -349,7 +379,4 @@ def migrate(
             first=put(new_state.first, first),
         )
 
-    fill = jax.jit(fill, donate_argnums=0)
-    for i, r0 in enumerate(range(0, keep, chunk_size)):
-        new_state = fill(new_state, old_state, jnp.asarray(r0, jnp.int32), jax.random.fold_in(key, i))
-    return new_state.replace(cursor=jnp.asarray(keep % new.capacity, jnp.int32), size=jnp.asarray(keep, jnp.int32))
+    return fill

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from seer_jax import replay as replay_lib
-from seer_jax.checkpoint import RunCheckpointer
+from seer_jax import seeds as seeds_lib
+from seer_jax.checkpoint import CheckpointError, RunCheckpointer
 from seer_jax.logging import RateMeter, RunLogger
 from seer_jax.settings import MB, Setting, setting_for
 
@@ -42,6 +43,7 @@ class TrainConfig:
 
     task: str = "walker_walk"
     seed: int = 0
+    seeds: list[int] | None = None  # several seeds in one process (a seed axis); None: just `seed`
     env_steps: int | None = None
     action_repeat: int | None = None  # DMC; None: the PlaNet value for the task
     batch_size: int | None = None
@@ -131,9 +133,19 @@ class TrainConfig:
                     f"seer_jax: the default freeze step {setting.defaults['freeze_step']} lies beyond this run of "
                     f"{c.agent_steps} agent steps; freezing at agent step {c.freeze_step} (set --freeze-step to choose)."
                 )
+        if c.seeds is not None:
+            seeds = list(c.seeds)
+            if (
+                not seeds
+                or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)
+                or len(set(seeds)) != len(seeds)
+            ):
+                raise ConfigError(f"--seeds must be distinct non-negative integers, got {c.seeds!r}.")
+            c.seeds = seeds
         if c.run_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            c.run_dir = os.path.join("runs", f"{c.task}-s{c.seed}-{stamp}")
+            name = f"s{c.seed}" if not c.seeds or len(c.seeds) == 1 else f"seeds{'-'.join(map(str, c.seeds))}"
+            c.run_dir = os.path.join("runs", f"{c.task}-{name}-{stamp}")
         return c
 
     @classmethod
@@ -207,8 +219,10 @@ class HostTraffic:
     transfer's shape and dtype is written to ``RUN_DIR/transfers.json``.
     """
 
-    def __init__(self, check: bool | None = None):
+    def __init__(self, check: bool | None = None, sharding: Any = None):
+        """``sharding``: where stacked per-seed inputs go (the seed axis's sharding)."""
         self.check = os.environ.get("SEER_JAX_CHECK_TRANSFERS") == "1" if check is None else check
+        self.sharding = sharding
         self.records: list[dict[str, Any]] = []
 
     def guard(self):
@@ -228,6 +242,21 @@ class HostTraffic:
         host = (obs, np.asarray(action), np.float32(reward), np.float32(discount), np.bool_(first), np.int32(count))
         self._record("up", host)
         return jax.device_put(host)
+
+    def up_many(self, rows: list[tuple], write: np.ndarray) -> tuple:
+        """:meth:`up` for N seeds at once (each row as :meth:`up`'s arguments), stacked
+        along the seed axis, with each seed's ``write`` flag; one transfer."""
+        cols = list(zip(*rows, strict=True))
+        dtypes = (None, None, np.float32, np.float32, np.bool_, np.int32)
+        host = tuple(np.stack([np.asarray(x, d) for x in col]) for col, d in zip(cols, dtypes, strict=True))
+        host = (*host, np.asarray(write, np.bool_))
+        self._record("up", host)
+        return jax.device_put(host, self.sharding)
+
+    def put(self, x: np.ndarray) -> jax.Array:
+        """One explicit upload (placed on the seed axis's sharding)."""
+        self._record("up", x)
+        return jax.device_put(x, self.sharding)
 
     def down(self, action: jax.Array) -> np.ndarray:
         host = np.asarray(jax.device_get(action))
@@ -281,14 +310,52 @@ def _resolved(value: _T | None) -> _T:
     return value
 
 
-def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | None:
-    """Train one agent; returns the summary that is also written to ``summary.json``.
+@dataclasses.dataclass
+class _SeedRun:
+    """One seed's host-side state: its environment, logs, checkpoints and counters."""
 
-    Checkpoints go to ``RUN_DIR/checkpoints`` every ``checkpoint_every`` env steps and
-    at the end; a run folder with checkpoints is resumed from the newest readable one
-    (exactly: on CPU a resumed run ends with the same parameters and logs as one that
-    never stopped). ``stop_after`` (agent steps) saves a checkpoint there and returns
-    None, as an interrupted run would.
+    cfg: TrainConfig
+    run_dir: str
+    env: Any
+    checkpointer: RunCheckpointer
+    keys: Any  # k_init, k_obs, k_update, k_eval, k_migrate
+    logger: Any = None
+    np_rng: Any = None
+    n_obs: int = 0
+    episode_return: float = 0.0
+    episode_count: int = 0
+    last_return: float = float("nan")
+    eval_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    next_eval: int | None = None
+
+
+def _seed_configs(cfg: TrainConfig) -> list[TrainConfig]:
+    """The single-seed configuration of each seed (one per sub-folder of the run folder
+    when there are several; the run itself when there is one)."""
+    if not cfg.seeds or len(cfg.seeds) == 1:
+        seed = cfg.seeds[0] if cfg.seeds else cfg.seed
+        return [dataclasses.replace(cfg, seed=seed, seeds=None)]
+    return [
+        dataclasses.replace(cfg, seed=s, seeds=None, run_dir=os.path.join(_resolved(cfg.run_dir), f"seed{s}"))
+        for s in cfg.seeds
+    ]
+
+
+def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | None:
+    """Train one agent, or several seeds in one process; returns the summary that is also
+    written to ``summary.json``.
+
+    With ``cfg.seeds`` listing several seeds, the agents' states and replay buffers are
+    stacked along a leading seed axis and every per-step function is vmapped over it
+    (:mod:`seer_jax.seeds`; the axis is sharded across devices when there are several).
+    Each seed keeps its own run folder ``RUN_DIR/seedS`` (config, logs, evaluations,
+    checkpoints, summary), laid out as a single-seed run of that seed.
+
+    Checkpoints go to ``checkpoints/`` every ``checkpoint_every`` env steps and at the
+    end; a run folder with checkpoints is resumed from the newest readable one (exactly:
+    on CPU a resumed run ends with the same parameters and logs as one that never
+    stopped). ``stop_after`` (agent steps) saves a checkpoint there and returns None, as
+    an interrupted run would.
     """
     cfg = cfg.resolved()
     # resolved() has set every default: typed locals for the fields used below
@@ -301,21 +368,35 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     init_steps = _resolved(cfg.init_steps)
     setting = cfg.setting
     t_start = time.perf_counter()
+    seed_cfgs = _seed_configs(cfg)
+    n = len(seed_cfgs)
+    many = n > 1
     summary_path = os.path.join(run_dir, "summary.json")
-    if os.path.exists(summary_path):
-        _check_resumable(cfg)
+    if os.path.exists(summary_path) and all(
+        os.path.exists(os.path.join(_resolved(c.run_dir), "summary.json")) for c in seed_cfgs
+    ):
+        for c in seed_cfgs:
+            _check_resumable(c)
         with open(summary_path) as f:
             summary = json.load(f)
         print(
             f"seer_jax: {run_dir} is a finished run (eval return {summary['final_eval_return_mean']:.1f}); nothing to do."
         )
         return summary
-    checkpointer = RunCheckpointer(run_dir, cfg.keep_checkpoints)
-    if checkpointer.steps():
+    if many:  # the parent folder: the whole configuration, then one folder per seed
         _check_resumable(cfg)
-
-    env = setting.make_env(cfg, cfg.seed, True)
-    agent = setting.make_agent(cfg, env)
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(cfg), f, indent=2, sort_keys=True, default=str)
+    runs = []
+    for c in seed_cfgs:
+        checkpointer = RunCheckpointer(_resolved(c.run_dir), c.keep_checkpoints)
+        if checkpointer.steps():
+            _check_resumable(c)
+        env = setting.make_env(c, c.seed, True)
+        keys = jax.random.split(jax.random.PRNGKey(c.seed), 5)
+        runs.append(_SeedRun(c, _resolved(c.run_dir), env, checkpointer, keys))
+    agent = setting.make_agent(cfg, runs[0].env)
     total = cfg.agent_steps
     max_slots = setting.max_slots(cfg)
     budget = int(replay_budget_mb * MB)
@@ -339,25 +420,45 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             stack=1,
         )
 
+    # The seed axis: one seed runs the plain single-agent functions; several are stacked,
+    # vmapped, and sharded across the devices there are.
+    mesh = seeds_lib.seed_mesh(n) if many else None
+
+    def stack(trees: list) -> Any:
+        return seeds_lib.shard(seeds_lib.stack(trees), mesh) if many else trees[0]
+
+    def take(tree: Any, i: int) -> Any:
+        return seeds_lib.take(tree, i) if many else tree
+
     def make_phase(name: str) -> _Phase:
         replay = image_replay if name == "images" else latent_replay()
         update = agent.update if name == "images" else agent.update_latent
-        return _Phase(
-            name,
-            replay,
-            make_learn(replay, update, batch_size, agent.n_step, agent.gamma),
-            make_observe(replay, agent, frozen=name == "latents"),
-        )
+        if many:
+            learn = seeds_lib.make_learn(replay, update, batch_size, agent.n_step, agent.gamma)
+            observe = seeds_lib.make_observe(replay, agent, frozen=name == "latents")
+        else:
+            learn = make_learn(replay, update, batch_size, agent.n_step, agent.gamma)
+            observe = make_observe(replay, agent, frozen=name == "latents")
+        return _Phase(name, replay, learn, observe)
 
-    key = jax.random.PRNGKey(cfg.seed)
-    traffic = HostTraffic()
-    k_init, k_obs, k_update, k_eval, k_migrate = jax.random.split(key, 5)
+    traffic = HostTraffic(sharding=None if mesh is None else seeds_lib.seed_sharding(mesh))
+    k_init, k_obs, k_update, k_eval, k_migrate = (stack([r.keys[j] for r in runs]) for j in range(5))
     act = jax.jit(agent.act, static_argnums=3)
     zero_action = np.zeros(agent.action_spec.shape, agent.action_spec.dtype)
+    select = jax.jit(lambda m, a, b: jnp.where(m.reshape(m.shape + (1,) * (a.ndim - 1)), a, b))
+
+    def observe(phase, replay_state, agent_state, rows, write=None):
+        """Store each seed's new observation (``rows``: per seed ``(obs, action, reward,
+        discount, first, count)``) and get the next exploration actions."""
+        if not many:
+            return phase.observe(replay_state, agent_state, *traffic.up(*rows[0]), k_obs)
+        mask = np.ones(n, bool) if write is None else np.asarray(write)
+        *inputs, write_dev = traffic.up_many(rows, mask)
+        return phase.observe(replay_state, agent_state, *inputs, k_obs, write_dev)
 
     def arrays_template(meta):
         """The structure of a checkpoint's arrays (its phase decides the state's shape)."""
-        fresh = agent.init(k_init)
+        fresh = agent.init(runs[0].keys[0])
         latents = meta["phase"] == "latents"
         return {
             "agent": jax.eval_shape(agent.freeze, fresh) if latents else fresh,
@@ -366,111 +467,133 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             "env": {k: np.zeros(shape, dtype) for k, (shape, dtype) in meta["env_shapes"].items()},
         }
 
-    restored = checkpointer.restore_latest(arrays_template)
+    restored = [r.checkpointer.restore_latest(arrays_template) for r in runs]
+    if any(x is None for x in restored) and any(x is not None for x in restored):
+        raise CheckpointError(
+            f"Some seed folders of {run_dir} have checkpoints and some do not; resume the seeds one by one "
+            "(--resume RUN_DIR/seedS) or delete the folder to start again."
+        )
+    if restored[0] is not None:
+        steps = [x[0] if x is not None else 0 for x in restored]
+        if len(set(steps)) > 1:  # killed while saving one seed: all go back to a common step
+            common = min(steps)
+            restored = [r.checkpointer.restore_latest(arrays_template, max_step=common) for r in runs]
+            if any(x is None or x[0] != common for x in restored):
+                raise CheckpointError(
+                    f"The seeds' checkpoints in {run_dir} have no common step; delete the seed folders to start again."
+                )
     # Loop state: everything below is saved in checkpoints.
-    if restored is None:
-        start_step, n_obs = 0, 0
-        agent_state = agent.init(k_init)
+    if restored[0] is None:
+        start_step = 0
+        agent_state = stack([agent.init(r.keys[0]) for r in runs])
         phase = make_phase("images")
-        replay_state = phase.replay.init()
-        np_rng = np.random.default_rng(cfg.seed)
-        episode_return, episode_count, last_return = 0.0, 0, float("nan")
+        replay_state = seeds_lib.shard(seeds_lib.init(phase.replay, n), mesh) if many else phase.replay.init()
         metrics = prev_metrics = None
         phase_time = {"images": 0.0, "latents": 0.0}
         phase_steps = {"images": 0, "latents": 0}
         capacity = {"images": image_replay.capacity, "latents": None}
-        eval_rows: list[dict[str, Any]] = []
-        next_eval = eval_every if eval_every else None
-        ts = env.reset()
-        replay_state, policy_action = phase.observe(
-            replay_state, agent_state, *traffic.up(ts.observation, zero_action, 0.0, 1.0, True, n_obs), k_obs
-        )
+        first = []
+        for r in runs:
+            r.np_rng = np.random.default_rng(r.cfg.seed)
+            r.next_eval = eval_every if eval_every else None
+            first.append((r.env.reset().observation, zero_action, 0.0, 1.0, True, r.n_obs))
+        replay_state, policy_action = observe(phase, replay_state, agent_state, first)
     else:
-        start_step, arrays, meta = restored
-        agent_state, replay_state, policy_action = arrays["agent"], arrays["replay"], arrays["policy_action"]
-        phase = make_phase(meta["phase"])
-        if "history" in arrays["env"]:
-            print(
-                f"seer_jax: restoring the environment by replaying {len(arrays['env']['history'])} recorded steps ...",
-                flush=True,
-            )
-        env.set_state(arrays["env"])
-        np_rng = np.random.default_rng()
-        np_rng.bit_generator.state = meta["np_rng"]
-        n_obs, episode_count = meta["n_obs"], meta["episode_count"]
-        episode_return = meta["episode_return"]
-        last_return = float("nan") if meta["last_return"] is None else meta["last_return"]
-        metrics, prev_metrics = meta["metrics"], meta["prev_metrics"]
-        phase_time, phase_steps, capacity = meta["phase_time"], meta["phase_steps"], meta["capacity"]
-        eval_rows, next_eval = meta["eval_rows"], meta["next_eval"]
+        loaded = [x for x in restored if x is not None]
+        start_step = loaded[0][0]
+        metas = [x[2] for x in loaded]
+        agent_state = stack([x[1]["agent"] for x in loaded])
+        replay_state = stack([x[1]["replay"] for x in loaded])
+        policy_action = stack([x[1]["policy_action"] for x in loaded])
+        phase = make_phase(metas[0]["phase"])
+        for r, (_, arrays, meta) in zip(runs, loaded, strict=True):
+            if "history" in arrays["env"]:
+                print(
+                    f"seer_jax: restoring the environment by replaying {len(arrays['env']['history'])} recorded steps ...",
+                    flush=True,
+                )
+            r.env.set_state(arrays["env"])
+            r.np_rng = np.random.default_rng()
+            r.np_rng.bit_generator.state = meta["np_rng"]
+            r.n_obs, r.episode_count, r.episode_return = meta["n_obs"], meta["episode_count"], meta["episode_return"]
+            r.last_return = float("nan") if meta["last_return"] is None else meta["last_return"]
+            r.eval_rows, r.next_eval = meta["eval_rows"], meta["next_eval"]
+        metrics, prev_metrics = (_stack_floats([m[name] for m in metas], many) for name in ("metrics", "prev_metrics"))
+        phase_time, phase_steps, capacity = metas[0]["phase_time"], metas[0]["phase_steps"], metas[0]["capacity"]
 
-    logger = RunLogger(
-        run_dir,
-        dataclasses.asdict(cfg),
-        total * action_repeat,
-        cfg.progress,
-        resume_env_steps=None if restored is None else start_step * action_repeat,
-    )
+    for i, r in enumerate(runs):
+        r.logger = RunLogger(
+            r.run_dir,
+            dataclasses.asdict(r.cfg),
+            total * action_repeat,
+            cfg.progress and i == 0,
+            resume_env_steps=None if restored[0] is None else start_step * action_repeat,
+        )
+    logger = runs[0].logger
     device = jax.devices()[0]
     logger.message(
-        f"seer_jax: {cfg.task} ({setting.name}) on {device.platform.upper()} ({device.device_kind}); "
-        f"{total} agent steps x action repeat {action_repeat}; "
-        f"freeze {'at agent step ' + str(cfg.freeze_step) if cfg.freeze_step else 'off'}; run folder {run_dir}"
+        f"seer_jax: {cfg.task} ({setting.name}) on {device.platform.upper()} ({device.device_kind}"
+        + (f", seed axis over {len(mesh.devices)} devices" if mesh is not None else "")
+        + f"); {total} agent steps x action repeat {action_repeat}; "
+        + (f"seeds {', '.join(str(r.cfg.seed) for r in runs)}; " if many else "")
+        + f"freeze {'at agent step ' + str(cfg.freeze_step) if cfg.freeze_step else 'off'}; run folder {run_dir}"
     )
-    if hasattr(env, "renderer"):
-        logger.message(f"seer_jax: MuJoCo renders with {env.renderer()}")
-    if restored is None:
+    if hasattr(runs[0].env, "renderer"):
+        logger.message(f"seer_jax: MuJoCo renders with {runs[0].env.renderer()}")
+    if restored[0] is None:
         logger.message(
             f"replay: {image_replay.capacity} image transitions "
             f"({image_replay.bytes_per_slot} B each, {image_replay.nbytes / MB:.0f} MB of a {replay_budget_mb:.0f} MB budget)"
+            + (" per seed" if many else "")
         )
     else:
         logger.message(
             f"resumed from the checkpoint at agent step {start_step} ({start_step * action_repeat} env steps, "
-            f"phase {phase.name}, {int(replay_state.size)} stored observations)"
+            f"phase {phase.name}, {int(take(replay_state.size, 0))} stored observations)"
         )
 
     def save_checkpoint(step_done: int) -> None:
         bad = _non_finite_leaves(agent_state)
         if bad:  # never overwrite good checkpoints with a diverged agent
-            good = checkpointer.steps()
+            good = runs[0].checkpointer.steps()
             raise TrainingDiverged(
                 f"non-finite parameters at agent step {step_done} ({step_done * action_repeat} env steps): "
                 f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. "
                 + (
-                    f"The last good checkpoint (agent step {good[-1]}) is kept in {checkpointer.directory}."
+                    f"The last good checkpoint (agent step {good[-1]}) is kept in {runs[0].checkpointer.directory}."
                     if good
                     else "No checkpoint was written yet."
                 )
             )
-        env_state = {k: np.asarray(v) for k, v in env.get_state().items()}
-        meta = {
-            "phase": phase.name,
-            "n_obs": n_obs,
-            "episode_count": episode_count,
-            "episode_return": episode_return,
-            "last_return": None if last_return != last_return else last_return,
-            "np_rng": np_rng.bit_generator.state,
-            "metrics": _floats(metrics),
-            "prev_metrics": _floats(prev_metrics),
-            "phase_time": phase_time,
-            "phase_steps": phase_steps,
-            "capacity": capacity,
-            "eval_rows": eval_rows,
-            "next_eval": next_eval,
-            "env_shapes": {k: [list(v.shape), v.dtype.name] for k, v in env_state.items()},
-            "env_steps": step_done * action_repeat,
-        }
-        checkpointer.save(
-            step_done,
-            {
-                "agent": agent_state,
-                "replay": replay_state,
-                "policy_action": np.asarray(policy_action),
-                "env": env_state,
-            },
-            meta,
-        )
+        for i, r in enumerate(runs):
+            env_state = {k: np.asarray(v) for k, v in r.env.get_state().items()}
+            meta = {
+                "phase": phase.name,
+                "n_obs": r.n_obs,
+                "episode_count": r.episode_count,
+                "episode_return": r.episode_return,
+                "last_return": None if r.last_return != r.last_return else r.last_return,
+                "np_rng": r.np_rng.bit_generator.state,
+                "metrics": _floats(None if metrics is None else take(metrics, i)),
+                "prev_metrics": _floats(None if prev_metrics is None else take(prev_metrics, i)),
+                "phase_time": phase_time,
+                "phase_steps": phase_steps,
+                "capacity": capacity,
+                "eval_rows": r.eval_rows,
+                "next_eval": r.next_eval,
+                "env_shapes": {k: [list(v.shape), v.dtype.name] for k, v in env_state.items()},
+                "env_steps": step_done * action_repeat,
+            }
+            r.checkpointer.save(
+                step_done,
+                {
+                    "agent": take(agent_state, i),
+                    "replay": take(replay_state, i),
+                    "policy_action": np.asarray(take(policy_action, i)),
+                    "env": env_state,
+                },
+                meta,
+            )
 
     t_phase = time.perf_counter()  # start of the current phase's training time
 
@@ -481,23 +604,30 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         jax.block_until_ready(agent_state)
         phase_time["images"] += time.perf_counter() - t_phase
         t0 = time.perf_counter()
-        agent_state = agent.freeze(agent_state)
         old_replay = phase.replay
         phase = make_phase("latents")
-        frozen_state = agent_state
-        replay_state = replay_lib.migrate(
-            old_replay,
-            replay_state,
-            phase.replay,
-            lambda stacks, k: agent.encode(frozen_state, stacks, k),
-            k_migrate,
-            cfg.migrate_chunk,
-        )
+        if many:
+            agent_state = jax.vmap(agent.freeze)(agent_state)
+            replay_state = seeds_lib.migrate(
+                old_replay, replay_state, phase.replay, agent.encode, agent_state, k_migrate, cfg.migrate_chunk
+            )
+            replay_state = seeds_lib.shard(replay_state, mesh)
+        else:
+            agent_state = agent.freeze(agent_state)
+            frozen_state = agent_state
+            replay_state = replay_lib.migrate(
+                old_replay,
+                replay_state,
+                phase.replay,
+                lambda stacks, k: agent.encode(frozen_state, stacks, k),
+                k_migrate,
+                cfg.migrate_chunk,
+            )
         capacity["latents"] = phase.replay.capacity
         logger.message(
-            f"[freeze] agent step {steps_done}: encoder frozen, {int(replay_state.size)} observations migrated "
-            f"in {time.perf_counter() - t0:.1f}s; replay capacity {image_replay.capacity} images -> "
-            f"{phase.replay.capacity} latents ({phase.replay.bytes_per_slot} B each, "
+            f"[freeze] agent step {steps_done}: encoder frozen, {int(take(replay_state.size, 0))} observations migrated "
+            f"{'per seed ' if many else ''}in {time.perf_counter() - t0:.1f}s; replay capacity {image_replay.capacity} "
+            f"images -> {phase.replay.capacity} latents ({phase.replay.bytes_per_slot} B each, "
             f"{phase.replay.nbytes / MB:.0f} MB of {replay_budget_mb:.0f} MB)"
         )
         # The observation just stored as a frame is the one the policy acts on next;
@@ -509,37 +639,41 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     if cfg.checkpoint_every:
         next_checkpoint = (start_step * action_repeat // cfg.checkpoint_every + 1) * cfg.checkpoint_every
 
-    if restored is not None and phase.name == "images" and cfg.freeze_step == start_step:
+    if restored[0] is not None and phase.name == "images" and cfg.freeze_step == start_step:
         freeze_now(start_step)  # a run forked at its freeze step (experiments/fork_run.py)
 
     for step in range(start_step, total):
-        if step < init_steps and setting.random_warmup:
-            action = setting.random_action(np_rng, env)
-        else:
-            action = traffic.down(policy_action)
-        ts = env.step(action)
-        episode_return += ts.reward
-        n_obs += 1
+        policy = None if step < init_steps and setting.random_warmup else traffic.down(policy_action)
+        rows, done = [], []
+        for i, r in enumerate(runs):
+            if policy is None:
+                action = setting.random_action(r.np_rng, r.env)
+            else:
+                action = policy if not many else policy[i]
+            ts = r.env.step(action)
+            r.episode_return += ts.reward
+            r.n_obs += 1
+            rows.append((ts.observation, action, ts.reward, ts.discount, False, r.n_obs))
+            done.append(ts.last())
         with traffic.guard():
-            replay_state, policy_action = phase.observe(
-                replay_state,
-                agent_state,
-                *traffic.up(ts.observation, action, ts.reward, ts.discount, False, n_obs),
-                k_obs,
-            )
+            replay_state, policy_action = observe(phase, replay_state, agent_state, rows)
             if step >= max(init_steps, phase.replay.stack + 1):
                 prev_metrics = metrics
                 agent_state, metrics = phase.learn(agent_state, replay_state, k_update, traffic.step_index(step))
                 update_rate.tick()
-        if ts.last():
-            last_return, episode_count = float(episode_return), episode_count + 1
-            episode_return = 0.0
-            ts = env.reset()
-            n_obs += 1
+        if any(done):
+            rows = []
+            for r, d in zip(runs, done, strict=True):
+                if d:
+                    r.last_return, r.episode_count = float(r.episode_return), r.episode_count + 1
+                    r.episode_return = 0.0
+                    r.n_obs += 1
+                    rows.append((r.env.reset().observation, zero_action, 0.0, 1.0, True, r.n_obs))
+                else:  # no new observation for this seed: nothing is written
+                    rows.append((*_blank_row(agent), r.n_obs))
             with traffic.guard():
-                replay_state, policy_action = phase.observe(
-                    replay_state, agent_state, *traffic.up(ts.observation, zero_action, 0.0, 1.0, True, n_obs), k_obs
-                )
+                replay_state, new_action = observe(phase, replay_state, agent_state, rows, write=done)
+                policy_action = select(traffic.put(np.asarray(done)), new_action, policy_action) if many else new_action
         env_steps = (step + 1) * action_repeat
         phase_steps[phase.name] += 1
 
@@ -547,41 +681,48 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             freeze_now(step + 1)
 
         if metrics is not None and (step + 1) % log_every == 0:
-            # Components skipped by the last update (NaN) come from the one before it.
-            row = {k: float(v) for k, v in metrics.items()}
-            if prev_metrics is not None:
-                row.update({k: float(prev_metrics[k]) for k, v in row.items() if v != v})
-            bad = [k for k, v in row.items() if not math.isfinite(v)]
-            if bad:
-                good = checkpointer.steps()
-                raise TrainingDiverged(
-                    f"{', '.join(bad)} became non-finite at agent step {step + 1} ({env_steps} env steps). "
-                    + (
-                        f"The last good checkpoint (agent step {good[-1]}) is kept in {checkpointer.directory}; "
-                        "lower the learning rate or check the inputs before resuming."
-                        if good
-                        else "No checkpoint was written yet; lower the learning rate or check the inputs."
+            for i, r in enumerate(runs):
+                # Components skipped by the last update (NaN) come from the one before it.
+                row = {k: float(v) for k, v in take(metrics, i).items()}
+                if prev_metrics is not None:
+                    row.update({k: float(take(prev_metrics, i)[k]) for k, v in row.items() if v != v})
+                bad = [k for k, v in row.items() if not math.isfinite(v)]
+                if bad:
+                    good = r.checkpointer.steps()
+                    raise TrainingDiverged(
+                        f"{', '.join(bad)} became non-finite at agent step {step + 1} ({env_steps} env steps)"
+                        + (f", seed {r.cfg.seed}. " if many else ". ")
+                        + (
+                            f"The last good checkpoint (agent step {good[-1]}) is kept in {r.checkpointer.directory}; "
+                            "lower the learning rate or check the inputs before resuming."
+                            if good
+                            else "No checkpoint was written yet; lower the learning rate or check the inputs."
+                        )
+                    )
+                row.update(episode_return=r.last_return, episodes=r.episode_count, phase=phase.name)
+                game_score = getattr(r.env, "last_game_score", None)
+                if game_score is not None:
+                    row["game_score"] = game_score
+                r.logger.train(env_steps, row)
+
+        if runs[0].next_eval is not None and env_steps >= runs[0].next_eval:
+            t0 = time.perf_counter()
+            for i, r in enumerate(runs):
+                while r.next_eval is not None and r.next_eval <= env_steps:
+                    r.next_eval += eval_every
+                r.eval_rows.append(
+                    _evaluate_and_log(
+                        r.cfg, setting, r.logger, act, take(agent_state, i), r.keys[3], env_steps, phase.name
                     )
                 )
-            row.update(episode_return=last_return, episodes=episode_count, phase=phase.name)
-            game_score = getattr(env, "last_game_score", None)
-            if game_score is not None:
-                row["game_score"] = game_score
-            logger.train(env_steps, row)
-
-        if next_eval is not None and env_steps >= next_eval:
-            while next_eval <= env_steps:
-                next_eval += eval_every
-            t0 = time.perf_counter()
-            eval_rows.append(_evaluate_and_log(cfg, setting, logger, act, agent_state, k_eval, env_steps, phase.name))
             t_phase += time.perf_counter() - t0  # evaluation is not training time
 
         rate = step_rate.tick()
         postfix = dict(
             phase=phase.name,
-            sps=f"{rate * action_repeat:.0f}",
-            ups=f"{update_rate.rate:.1f}",
-            ret=f"{last_return:.0f}",
+            sps=f"{rate * action_repeat * n:.0f}",
+            ups=f"{update_rate.rate * n:.1f}",
+            ret=f"{_finite_mean([r.last_return for r in runs]):.0f}",
         )
         if phase.name == "images" and cfg.freeze_step is not None and rate > 0:
             # The overall ETA extrapolates the slow pixel phase; say when it ends.
@@ -599,54 +740,103 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             t_phase = time.perf_counter()
             if stop:
                 logger.message(f"stopped after agent step {step + 1}; resume with --resume {run_dir}")
-                logger.close()
-                env.close()
+                for r in runs:
+                    r.logger.close()
+                    r.env.close()
                 return None
 
     jax.block_until_ready(agent_state)
     phase_time[phase.name] += time.perf_counter() - t_phase
-    if not eval_rows or eval_rows[-1]["env_steps"] != total * action_repeat:
-        eval_rows.append(
-            _evaluate_and_log(cfg, setting, logger, act, agent_state, k_eval, total * action_repeat, phase.name)
-        )
+    for i, r in enumerate(runs):
+        if not r.eval_rows or r.eval_rows[-1]["env_steps"] != total * action_repeat:
+            r.eval_rows.append(
+                _evaluate_and_log(
+                    r.cfg, setting, r.logger, act, take(agent_state, i), r.keys[3], total * action_repeat, phase.name
+                )
+            )
     if cfg.checkpoint_every:
         save_checkpoint(total)
-    final = eval_rows[-1]
-    summary = {
-        "task": cfg.task,
-        "setting": setting.name,
-        "seed": cfg.seed,
-        "env_steps": total * action_repeat,
-        "agent_steps": total,
-        "freeze_step": cfg.freeze_step,
-        "final_eval_return_mean": final["return_mean"],
-        "final_eval_return_std": final["return_std"],
-        "eval": eval_rows,
-        "capacity_images": capacity["images"],
-        "capacity_latents": capacity["latents"],
-        "hours_images": phase_time["images"] / 3600,
-        "hours_latents": phase_time["latents"] / 3600,
-        "agent_steps_per_s_images": phase_steps["images"] / max(phase_time["images"], 1e-9),
-        "agent_steps_per_s_latents": (phase_steps["latents"] / phase_time["latents"])
-        if phase_time["latents"]
-        else None,
-        "wall_clock_s": time.perf_counter() - t_start,
-        "resumed": restored is not None,
-        "run_dir": run_dir,
-    }
-    with open(summary_path, "w") as f:
-        json.dump(summary, f, indent=2)
+    summaries = []
+    for r in runs:
+        final = r.eval_rows[-1]
+        summary = {
+            "task": cfg.task,
+            "setting": setting.name,
+            "seed": r.cfg.seed,
+            "env_steps": total * action_repeat,
+            "agent_steps": total,
+            "freeze_step": cfg.freeze_step,
+            "final_eval_return_mean": final["return_mean"],
+            "final_eval_return_std": final["return_std"],
+            "eval": r.eval_rows,
+            "capacity_images": capacity["images"],
+            "capacity_latents": capacity["latents"],
+            "hours_images": phase_time["images"] / 3600,
+            "hours_latents": phase_time["latents"] / 3600,
+            "agent_steps_per_s_images": phase_steps["images"] / max(phase_time["images"], 1e-9),
+            "agent_steps_per_s_latents": (phase_steps["latents"] / phase_time["latents"])
+            if phase_time["latents"]
+            else None,
+            "wall_clock_s": time.perf_counter() - t_start,
+            "resumed": restored[0] is not None,
+            "run_dir": r.run_dir,
+        }
+        if many:
+            summary["seeds_in_process"] = n
+        with open(os.path.join(r.run_dir, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        summaries.append(summary)
+    if many:
+        finals = [s["final_eval_return_mean"] for s in summaries]
+        summary = {
+            "task": cfg.task,
+            "seeds": [r.cfg.seed for r in runs],
+            "final_eval_return_mean": float(np.mean(finals)),
+            "final_eval_return_std_over_seeds": float(np.std(finals)),
+            "runs": summaries,
+            "wall_clock_s": time.perf_counter() - t_start,
+            "run_dir": run_dir,
+        }
+        with open(summary_path, "w") as f:
+            json.dump(summary, f, indent=2)
     if traffic.check:
         with open(os.path.join(run_dir, "transfers.json"), "w") as f:
             json.dump(traffic.records, f)
+    final_returns = ", ".join(f"{s['final_eval_return_mean']:.1f}" for s in summaries)
     logger.message(
-        f"done: {cfg.task} seed {cfg.seed}, {summary['env_steps']} env steps, eval return "
-        f"{final['return_mean']:.1f} ± {final['return_std']:.1f}, {summary['wall_clock_s'] / 60:.1f} min, "
-        f"replay {capacity['images']} images -> {capacity['latents']} latents; results in {run_dir}"
+        f"done: {cfg.task} seed{'s' if many else ''} {', '.join(str(r.cfg.seed) for r in runs)}, "
+        f"{total * action_repeat} env steps, eval return "
+        + (
+            final_returns
+            if many
+            else f"{summary['final_eval_return_mean']:.1f} ± {summary['final_eval_return_std']:.1f}"
+        )
+        + f", {summary['wall_clock_s'] / 60:.1f} min, replay {capacity['images']} images -> {capacity['latents']} "
+        f"latents; results in {run_dir}"
     )
-    logger.close()
-    env.close()
+    for r in runs:
+        r.logger.close()
+        r.env.close()
     return summary
+
+
+def _finite_mean(values: list[float]) -> float:
+    """The mean of the finite values (NaN when there are none: no episode ended yet)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def _blank_row(agent: Any) -> tuple:
+    """Placeholder inputs for a seed that stores nothing this call (its write is False)."""
+    shape = agent.obs_shape
+    return (np.zeros(shape, np.uint8), np.zeros(agent.action_spec.shape, agent.action_spec.dtype), 0.0, 1.0, False)
+
+
+def _stack_floats(per_seed: list[dict[str, float] | None], many: bool) -> Any:
+    """Restored metrics: one seed's floats, or each name's values across seeds."""
+    if not many or per_seed[0] is None:
+        return per_seed[0]
+    return {k: np.asarray([m[k] for m in per_seed], np.float32) for k in per_seed[0]}  # type: ignore[index]
 
 
 def _non_finite_leaves(tree) -> list[str]:
