@@ -95,6 +95,11 @@ def main() -> int:
         "tests/test_train.py::test_cli_freeze_step_must_be_positive_integer",
     )
     case(
+        "seeds repeated",
+        ["--task", "cartpole_swingup", "--seeds", "3", "3"],
+        "tests/test_train.py::test_cli_seeds_must_be_a_count_or_distinct_seeds",
+    )
+    case(
         "freeze step beyond the run",
         ["--task", "cartpole_swingup", "--env-steps", "8000", "--freeze-step", "5000"],
         "tests/test_train.py::test_cli_freeze_step_beyond_run_refused",

@@ -64,6 +64,25 @@ def atari_bench(b) -> list[str]:
     ]
 
 
+def seeds_bench(b) -> list[str]:
+    lines = [
+        "## Several seeds in one process (after the freeze)",
+        "",
+        f"`{b['command'].strip()}` on {b['date']}, {b['machine']}; agent steps per second summed over seeds, "
+        f"{b['seconds_per_measurement']:.0f} s per measurement.",
+        "",
+        "| setting | N | one process (seed axis, vmap) | N separate processes | ratio | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in b["settings"].items():
+        for n, one in s["steps_per_s_one_process"].items():
+            sep = s["steps_per_s_separate_processes"][n]
+            target = ">= 1.5" if name == "atari" and n == "4" else ""
+            lines.append(f"| {name} ({s['task']}) | {n} | {one:.1f} | {sep:.1f} | {one / sep:.2f} | {target} |")
+    lines.append("")
+    return lines
+
+
 def learn(r) -> list[str]:
     name = f"learn_{r['task']}"
     lines = [
@@ -102,7 +121,11 @@ def main() -> None:
         "the JSON files beside this page hold the raw figures. Regenerate this page with `python experiments/report.py`.",
         "",
     ]
-    for fn, name in ((dmc_bench, "bench_dmc.json"), (atari_bench, "bench_atari.json")):
+    for fn, name in (
+        (dmc_bench, "bench_dmc.json"),
+        (atari_bench, "bench_atari.json"),
+        (seeds_bench, "bench_seeds.json"),
+    ):
         b = load(name)
         if b:
             out += fn(b)

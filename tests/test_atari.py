@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from transfers import check_per_step_traffic
 
 from seer_jax.envs.atari import ATARI_100K, AtariEnv, atari_games, envpool_id, human_normalized
 from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES
@@ -59,7 +60,9 @@ def test_human_normalized():
     assert np.isclose(human_normalized("alien", 7127.7, refs), 1.0)
 
 
-def test_tiny_der_run_crosses_freeze_and_evaluates(tmp_path):
+def test_tiny_der_run_crosses_freeze_and_evaluates(tmp_path, monkeypatch):
+    # also checks device residency: the per-step work runs under a transfer guard
+    monkeypatch.setenv("SEER_JAX_CHECK_TRANSFERS", "1")
     cfg = TrainConfig(
         task="alien",
         env_steps=260,
@@ -87,6 +90,7 @@ def test_tiny_der_run_crosses_freeze_and_evaluates(tmp_path):
         rows = list(csv.DictReader(f))
     assert {"images", "latents"} <= {r["phase"] for r in rows}
     assert all(np.isfinite(float(r["loss"])) for r in rows)
+    check_per_step_traffic(tmp_path / "run", cfg, obs=([4, 84, 84, 1], "uint8"), action=([], "int32"))
 
 
 def test_default_freeze_step_scaled_for_short_runs_and_explicit_one_refused():

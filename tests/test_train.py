@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from transfers import check_per_step_traffic
 
 from seer_jax.train import TrainConfig, train
 
@@ -15,7 +16,9 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 RUN = [sys.executable, os.path.join(ROOT, "experiments", "run.py")]
 
 
-def test_tiny_run_crosses_freeze_and_evaluates(tmp_path):
+def test_tiny_run_crosses_freeze_and_evaluates(tmp_path, monkeypatch):
+    # also checks device residency: the per-step work runs under a transfer guard
+    monkeypatch.setenv("SEER_JAX_CHECK_TRANSFERS", "1")
     cfg = TrainConfig(
         task="cartpole_swingup",
         env_steps=8 * 60,
@@ -49,6 +52,7 @@ def test_tiny_run_crosses_freeze_and_evaluates(tmp_path):
         == summary["final_eval_return_mean"]
     )
     assert os.listdir(tmp_path / "run" / "tb")
+    check_per_step_traffic(tmp_path / "run", cfg, obs=([3, 100, 100, 3], "uint8"), action=([1], "float32"))
 
 
 def run_cli(*args):
@@ -82,6 +86,13 @@ def test_cli_freeze_step_beyond_run_refused():
     assert r.returncode == 2 and "not inside the run" in r.stderr
 
 
+def test_cli_seeds_must_be_a_count_or_distinct_seeds():
+    r = run_cli("--task", "cartpole_swingup", "--seeds", "0")
+    assert r.returncode == 2 and "--seeds N needs N >= 1" in r.stderr
+    r = run_cli("--task", "cartpole_swingup", "--seeds", "3", "3")
+    assert r.returncode == 2 and "--seeds must be distinct" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_cli_help_documents_flags():
     r = run_cli("--help")
     assert r.returncode == 0
@@ -93,6 +104,7 @@ def test_cli_help_documents_flags():
         "--num-copies",
         "--eval-every",
         "--preset",
+        "--seeds",
     ):
         assert flag in r.stdout
 
