@@ -68,12 +68,15 @@ class RunLogger:
         total_env_steps: int,
         progress: bool = True,
         resume_env_steps: int | None = None,
+        label: str = "",
     ):
         """``resume_env_steps``: continue a run from a checkpoint taken at that many env
         steps (rows logged after it are dropped, TensorBoard events after it purged);
-        None starts the logs afresh."""
+        None starts the logs afresh. ``label`` prefixes the printed evaluation lines
+        (e.g. ``"seed 3"`` when several seeds share a terminal)."""
         os.makedirs(run_dir, exist_ok=True)
         self.run_dir = run_dir
+        self.label = f" {label}" if label else ""
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(dict(config), f, indent=2, sort_keys=True, default=str)
         for name in ("train.csv", "eval.csv"):
@@ -123,7 +126,9 @@ class RunLogger:
     def eval(self, env_steps: int, row: Mapping[str, float]) -> None:
         self.eval_csv.write({"env_steps": env_steps, **row})
         self._scalars("eval", env_steps, row)
-        self.bar.write(f"[eval] env_steps={env_steps} return={row['return_mean']:.1f}±{row['return_std']:.1f}")
+        self.bar.write(
+            f"[eval{self.label}] env_steps={env_steps} return={row['return_mean']:.1f}±{row['return_std']:.1f}"
+        )
 
     def progress(self, env_steps_done: int, **postfix: Any) -> None:
         self.bar.update(env_steps_done)

@@ -528,6 +528,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             total * action_repeat,
             cfg.progress and i == 0,
             resume_env_steps=None if restored[0] is None else start_step * action_repeat,
+            label=f"seed {r.cfg.seed}" if many else "",
         )
     logger = runs[0].logger
     device = jax.devices()[0]
