@@ -1,0 +1,115 @@
+#!/usr/bin/env python
+"""Where the post-freeze agent step of walker_walk spends its time (CURL-SAC + SEER).
+
+Times each piece of the training loop's step after the freeze, synchronously (each piece
+waits for its result), then the step as the loop runs it (pipelined: the update runs
+while the next environment step renders):
+
+  * physics: the action repeated (2 MuJoCo steps);
+  * render: one 100x100 frame of camera 0 (MuJoCo over EGL);
+  * upload: the new observation and transition to the device;
+  * observe: encode the observation's 4 random crops (stored latents) and act on the
+    centre crop with the frozen encoder;
+  * update: sample a batch of 128 latents and update the SAC heads;
+  * download: the next action.
+
+    python experiments/bench/profile_walker_step.py   # docs/results/profile_walker_step.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform as py_platform
+import sys
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, ROOT)
+
+from seer_jax import platform  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "profile_walker_step.json"))
+    args = p.parse_args()
+    platform.reexec_with_fast_allocator()
+
+    import jax
+    import numpy as np
+
+    from seer_jax import replay as replay_lib
+    from seer_jax.train import HostTraffic, TrainConfig, make_learn, make_observe
+
+    cfg = TrainConfig(task="walker_walk").resolved()
+    env = cfg.setting.make_env(cfg, 0, True)
+    agent = cfg.setting.make_agent(cfg, env)
+    k_init, k_obs, k_upd = jax.random.split(jax.random.PRNGKey(0), 3)
+    state = agent.freeze(agent.init(k_init))
+    latent = replay_lib.Replay(agent.latent_spec, agent.action_spec, capacity=20_000, stack=1)
+    rstate = latent.init()
+    observe = make_observe(latent, agent, frozen=True)
+    learn = make_learn(latent, agent.update_latent, int(cfg.batch_size), agent.n_step, agent.gamma)
+    traffic = HostTraffic(check=False)
+    zero = np.zeros(agent.action_spec.shape, agent.action_spec.dtype)
+    ts = env.reset()
+    rstate, policy = observe(rstate, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, 0), k_obs)
+    dm = env._env  # the dm_control environment under the pixel wrapper
+    pieces: dict[str, list[float]] = {k: [] for k in ("physics", "render", "upload", "observe", "update", "download")}
+
+    def timed(name, fn, *fn_args):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn(*fn_args))
+        pieces[name].append((time.perf_counter() - t0) * 1000)
+        return out
+
+    warm = int(cfg.batch_size) + 40
+    for t in range(warm + args.steps):
+        action = timed("download", traffic.down, policy)
+        timed("physics", lambda a: [dm.step(a) for _ in range(env.action_repeat)], action)
+        frame = timed("render", env._render)
+        env._frames.append(frame)
+        inputs = timed("upload", traffic.up, env._observation(), action, 0.0, 1.0, False, t + 1)
+        rstate, policy = timed("observe", observe, rstate, state, *inputs, k_obs)
+        if t >= int(cfg.batch_size) + 2:
+            state, _ = timed("update", learn, state, rstate, k_upd, traffic.step_index(t))
+        if t == warm - 1:
+            for v in pieces.values():
+                v.clear()
+    sync = {k: float(np.median(v)) for k, v in pieces.items()}
+
+    # The step as the training loop runs it: nothing waits except for the next action.
+    ts = env.reset()
+    times = []
+    for t in range(args.steps):
+        t0 = time.perf_counter()
+        action = traffic.down(policy)
+        ts = env.step(action)
+        rstate, policy = observe(rstate, state, *traffic.up(ts.observation, action, ts.reward, 1.0, False, t), k_obs)
+        state, _ = learn(state, rstate, k_upd, traffic.step_index(t))
+        times.append((time.perf_counter() - t0) * 1000)
+    jax.block_until_ready(state)
+    result = {
+        "task": "walker_walk",
+        "action_repeat": env.action_repeat,
+        "batch_size": int(cfg.batch_size),
+        "piece_ms_median": sync,
+        "sum_of_pieces_ms": float(sum(sync.values())),
+        "pipelined_step_ms_median": float(np.median(times[20:])),
+        "pipelined_step_ms_mean": float(np.mean(times[20:])),
+        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "command": "python experiments/bench/profile_walker_step.py " + " ".join(sys.argv[1:]),
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
