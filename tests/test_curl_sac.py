@@ -195,3 +195,17 @@ def test_act_shapes_and_bounds(agent):
     a_det = agent.act(state, obs, jax.random.PRNGKey(1), False)
     a_det2 = agent.act(state, obs, jax.random.PRNGKey(2), False)
     np.testing.assert_array_equal(a_det, a_det2)
+
+
+def test_frozen_observe_stores_encode_and_acts_like_act(agent):
+    # observe() batches the centre crop and the stored crops into one conv pass: it must
+    # compute what encode() and act() compute
+    state = agent.freeze(agent.init(jax.random.PRNGKey(0)))
+    obs = jnp.asarray(np.random.default_rng(3).integers(0, 255, agent.obs_shape, dtype=np.uint8))
+    key = jax.random.PRNGKey(5)
+    item, action = jax.jit(agent.observe, static_argnums=3)(state, obs, key, True)
+    k_item, k_act = jax.random.split(key)
+    expected = agent.encode(state, obs[None], k_item)
+    for name in ("critic", "actor"):
+        np.testing.assert_allclose(np.asarray(item[name]), np.asarray(expected[name][0]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(action), np.asarray(agent.act(state, obs, k_act, True)), rtol=1e-5, atol=1e-5)

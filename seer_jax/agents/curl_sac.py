@@ -229,11 +229,18 @@ class CurlSac:
         newest frame before the freeze, its latent item after) and the exploration
         action for it. ``frozen`` must be static under jit."""
         k_item, k_act = jax.random.split(key)
-        if frozen:
-            item = jax.tree_util.tree_map(lambda x: x[0], self.encode(state, obs[None], k_item))
-        else:
-            item = obs[-1]
-        return item, self.act(state, obs, k_act, True)
+        if not frozen:
+            return obs[-1], self.act(state, obs, k_act, True)
+        # One conv pass over the centre crop (to act) and the num_copies random crops (to
+        # store): what act() and encode() compute, batched into one small convolution.
+        c = self.config
+        crops = random_crop(k_item, jnp.repeat(obs[None], c.num_copies, axis=0), c.crop_size)
+        h = self._conv(state.critic["conv"], jnp.concatenate([center_crop(obs[None], c.crop_size), crops]))
+        za = self._proj(state.actor["actor_proj"], h)
+        dtype = jnp.dtype(c.latent_dtype)
+        item = {"critic": self._proj(state.critic["critic_proj"], h[1:]).astype(dtype), "actor": za[1:].astype(dtype)}
+        action, _ = self._policy(state.actor["trunk"], za[:1], k_act)
+        return item, action[0]
 
     def act(self, state: CurlSacState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
         """Action for ``obs`` ``(stack, H, W, 3)`` uint8 (or a batch of them), from the
