@@ -83,6 +83,31 @@ def seeds_bench(b) -> list[str]:
     return lines
 
 
+def ablation(r) -> list[str]:
+    name = f"ablate_freeze_{r['task']}"
+    lines = [
+        f"## Return against the freeze step: {r['task']} (seed {r['seed']}, batch {r['batch_size']})",
+        "",
+        "Each variant is forked from one plain run's checkpoint at its freeze step "
+        "(`experiments/ablate_freeze.py`); unfinished ones show their latest evaluation.",
+        "",
+        f"![{name}](results/{name}.png)",
+        "",
+        "| freeze at agent step | latest eval return | at env steps | finished |",
+        "|---|---|---|---|",
+    ]
+    variants = dict(r["freeze_steps"])
+    if r.get("plain"):
+        variants["no freeze"] = r["plain"]
+    for k, v in variants.items():
+        last = v["curve"][-1] if v["curve"] else {"env_steps": 0, "return_mean": float("nan")}
+        lines.append(
+            f"| {k} | {last['return_mean']:.1f} | {last['env_steps']:,} | {'yes' if v.get('finished') else 'no'} |"
+        )
+    lines.append("")
+    return lines
+
+
 def learn(r) -> list[str]:
     name = f"learn_{r['task']}"
     lines = [
@@ -132,6 +157,8 @@ def main() -> None:
     for f in sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []:
         if f.startswith("learn_") and f.endswith(".json") and not f.startswith("learn_atari"):
             out += learn(load(f))
+        if f.startswith("ablate_freeze_") and f.endswith(".json"):
+            out += ablation(load(f))
     notes = os.path.join(RESULTS, "notes.md")
     if os.path.exists(notes):
         with open(notes) as fh:
