@@ -14,6 +14,8 @@ What this module exports is the supported public API (see ``docs/library.md``):
   their configs and states
 * **networks** -- the encoders (:class:`PixelConv`, :class:`Projection`, :class:`DERConv`)
   and heads (:class:`QHead`, :class:`ActorHead`, :class:`DuelingC51`, :class:`NoisyDense`)
+* **many seeds** -- :mod:`seer_jax.seeds`: ``stack``/``take`` along a seed axis,
+  vmapped ``make_learn``/``make_observe``/``migrate``, ``seed_mesh``/``shard`` across devices
 * **augmentation** -- :func:`random_crop`, :func:`center_crop`
 * **environments** -- :class:`DMCPixels`, :class:`AtariEnv` (``dm_env.Environment``)
 * **training** -- :class:`TrainConfig`; the loop behind ``experiments/run.py`` is
@@ -25,7 +27,7 @@ from seer_jax import platform as _platform
 _platform.configure_xla()  # must precede the first `import jax`
 _platform.configure_rendering()
 
-from seer_jax import freeze  # noqa: E402
+from seer_jax import freeze, seeds  # noqa: E402
 from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig, CurlSacState  # noqa: E402
 from seer_jax.agents.der import Der, DerConfig, DerState  # noqa: E402
 from seer_jax.augment import center_crop, random_crop  # noqa: E402
@@ -70,4 +72,5 @@ __all__ = [
     "freeze",
     "migrate",
     "random_crop",
+    "seeds",
 ]

@@ -29,6 +29,9 @@ def public_functions():
                 yield f"{name}.{attr}", member
     for attr in FREEZE_API:
         yield f"freeze.{attr}", getattr(freeze, attr)
+    for attr, fn in vars(seer_jax.seeds).items():
+        if inspect.isfunction(fn) and not attr.startswith("_") and fn.__module__ == "seer_jax.seeds":
+            yield f"seeds.{attr}", fn
 
 
 def test_everything_exported_exists_and_has_a_docstring():
