@@ -253,6 +253,19 @@ class HostTraffic:
         self._record("up", host)
         return jax.device_put(host, self.sharding)
 
+    def store(
+        self, observe_fn: Any, replay_state: Any, agent_state: Any, rows: list[tuple], key: Any, write: Any = None
+    ) -> tuple[Any, jax.Array]:
+        """Upload each seed's new observation (``rows``: per seed the arguments of
+        :meth:`up`) and run the jitted store-and-act step on it: one seed through
+        :func:`make_observe`'s signature, several through ``seeds.make_observe``'s (with
+        each seed's ``write`` flag, all True when None). Returns its outputs."""
+        if len(rows) == 1:
+            return observe_fn(replay_state, agent_state, *self.up(*rows[0]), key)
+        mask = np.ones(len(rows), bool) if write is None else np.asarray(write)
+        *inputs, write_dev = self.up_many(rows, mask)
+        return observe_fn(replay_state, agent_state, *inputs, key, write_dev)
+
     def put(self, x: np.ndarray) -> jax.Array:
         """One explicit upload (placed on the seed axis's sharding)."""
         self._record("up", x)
@@ -448,13 +461,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     select = jax.jit(lambda m, a, b: jnp.where(m.reshape(m.shape + (1,) * (a.ndim - 1)), a, b))
 
     def observe(phase, replay_state, agent_state, rows, write=None):
-        """Store each seed's new observation (``rows``: per seed ``(obs, action, reward,
-        discount, first, count)``) and get the next exploration actions."""
-        if not many:
-            return phase.observe(replay_state, agent_state, *traffic.up(*rows[0]), k_obs)
-        mask = np.ones(n, bool) if write is None else np.asarray(write)
-        *inputs, write_dev = traffic.up_many(rows, mask)
-        return phase.observe(replay_state, agent_state, *inputs, k_obs, write_dev)
+        """Store each seed's new observation and get the next exploration actions."""
+        return traffic.store(phase.observe, replay_state, agent_state, rows, k_obs, write)
 
     def arrays_template(meta):
         """The structure of a checkpoint's arrays (its phase decides the state's shape)."""

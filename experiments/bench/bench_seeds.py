@@ -67,23 +67,10 @@ def worker(setting_name: str, n: int, seconds: float, barrier: str | None, seed0
         observe = seeds.make_observe(latent, agent, frozen=True)
         learn = seeds.make_learn(latent, agent.update_latent, batch_size, agent.n_step, agent.gamma)
 
-    def up(obs, action, reward, discount, first, count):
-        if n == 1:
-            return traffic.up(obs[0], action[0], reward[0], discount[0], first[0], count[0])
-        host = (np.stack(obs), np.asarray(action), np.asarray(reward, np.float32), np.asarray(discount, np.float32),
-                np.asarray(first), np.asarray(count, np.int32), np.ones(n, bool))  # fmt: skip
-        return jax.device_put(host)
-
-    def call_observe(rstate, state, inputs, write=None):
-        if n == 1:
-            return observe(rstate, state, *inputs, k_obs)
-        *head, ones = inputs
-        return observe(rstate, state, *head, k_obs, ones if write is None else jax.device_put(write))
-
     first_ts = [env.reset() for env in envs]
     count = [0] * n
-    rstate, policy = call_observe(rstate, state, up([t.observation for t in first_ts], [zero] * n, [0.0] * n,
-                                                   [1.0] * n, [True] * n, count))  # fmt: skip
+    rows = [(x.observation, zero, 0.0, 1.0, True, 0) for x in first_ts]
+    rstate, policy = traffic.store(observe, rstate, state, rows, k_obs)
 
     def agent_step(t, rstate, state, policy):
         actions = traffic.down(policy)
@@ -91,8 +78,8 @@ def worker(setting_name: str, n: int, seconds: float, barrier: str | None, seed0
         ts = [env.step(a) for env, a in zip(envs, actions, strict=True)]
         for i in range(n):
             count[i] += 1
-        rstate, policy = call_observe(rstate, state, up([x.observation for x in ts], actions, [x.reward for x in ts],
-                                                       [x.discount for x in ts], [False] * n, count))  # fmt: skip
+        rows = [(x.observation, a, x.reward, x.discount, False, c) for x, a, c in zip(ts, actions, count, strict=True)]
+        rstate, policy = traffic.store(observe, rstate, state, rows, k_obs)
         if t >= batch_size + 2:
             state, _ = learn(state, rstate, k_upd, traffic.step_index(t))
         done = [x.last() for x in ts]
@@ -100,8 +87,8 @@ def worker(setting_name: str, n: int, seconds: float, barrier: str | None, seed0
             obs = [env.reset().observation if d else x.observation for env, x, d in zip(envs, ts, done, strict=True)]
             for i in range(n):
                 count[i] += int(done[i])
-            inputs = up(obs, [zero] * n, [0.0] * n, [1.0] * n, done, count)
-            rstate, new_policy = call_observe(rstate, state, inputs, np.asarray(done))
+            rows = [(o, zero, 0.0, 1.0, d, c) for o, d, c in zip(obs, done, count, strict=True)]
+            rstate, new_policy = traffic.store(observe, rstate, state, rows, k_obs, done)
             policy = new_policy if n == 1 else jnp.where(jnp.asarray(done).reshape((n,) + (1,) * (policy.ndim - 1)),
                                                          new_policy, policy)  # fmt: skip
         return rstate, state, policy
