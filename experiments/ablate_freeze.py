@@ -21,7 +21,6 @@ import csv
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -90,8 +89,7 @@ def main() -> int:
             "finished": os.path.exists(os.path.join(args.src, "summary.json")),
             "final_return": plain[-1]["return_mean"] if plain else None,
         },
-        "command": "python experiments/ablate_freeze.py " + " ".join(sys.argv[1:]),
-        "date": time.strftime("%Y-%m-%d"),
+        **platform.provenance(),
     }
     out_path = os.path.join(ROOT, "docs", "results", f"ablate_freeze_{task}.json")
     with open(out_path, "w") as f:

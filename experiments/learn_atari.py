@@ -18,9 +18,7 @@ import argparse
 import csv
 import json
 import os
-import platform as py_platform
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -40,7 +38,7 @@ def read_eval(run_dir: str) -> list[dict]:
         ]
 
 
-def collect(args, run_dirs, command: str) -> dict:
+def collect(args, run_dirs) -> dict:
     import numpy as np
 
     from seer_jax.envs.atari import reference_scores
@@ -64,9 +62,7 @@ def collect(args, run_dirs, command: str) -> dict:
     return {
         "agent_steps": args.agent_steps,
         "games": games,
-        "command": command,
-        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores, {py_platform.processor() or 'cpu'}",
-        "date": time.strftime("%Y-%m-%d"),
+        **platform.provenance(),
     }
 
 
@@ -111,7 +107,6 @@ def main() -> int:
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "results"))
     p.add_argument("--collect-only", action="store_true")
     args = p.parse_args()
-    command = "python " + " ".join(sys.argv)
     from seer_jax.train import TrainConfig, train
 
     run_dirs = {
@@ -123,7 +118,7 @@ def main() -> int:
     os.makedirs(args.out, exist_ok=True)
 
     def write():
-        result = collect(args, run_dirs, command)
+        result = collect(args, run_dirs)
         with open(os.path.join(args.out, "learn_atari_100k.json"), "w") as f:
             json.dump(result, f, indent=2)
         plot(result, os.path.join(args.out, "learn_atari_100k.png"))

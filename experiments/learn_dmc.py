@@ -17,9 +17,7 @@ import argparse
 import csv
 import json
 import os
-import platform as py_platform
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -36,7 +34,7 @@ def read_eval(run_dir: str) -> list[dict]:
         return [{k: (float(v) if k not in ("phase",) else v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def collect(args, run_dirs: dict[int, str], command: str) -> dict:
+def collect(args, run_dirs: dict[int, str]) -> dict:
     import numpy as np
 
     curves = {seed: read_eval(d) for seed, d in run_dirs.items()}
@@ -92,9 +90,7 @@ def collect(args, run_dirs: dict[int, str], command: str) -> dict:
             for seed, c in curves.items()
         },
         "per_seed_summary": {str(k): v for k, v in summaries.items()},
-        "command": command,
-        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores, {py_platform.processor() or 'cpu'}",
-        "date": time.strftime("%Y-%m-%d"),
+        **platform.provenance(),
     }
 
 
@@ -148,7 +144,6 @@ def main() -> int:
     args = p.parse_args()
     if args.no_freeze:
         args.freeze_step = None
-    command = "python " + " ".join(sys.argv)
     from seer_jax.envs.dmc import default_action_repeat
     from seer_jax.train import TrainConfig, train
 
@@ -159,7 +154,7 @@ def main() -> int:
     name = f"learn_{args.task}" + ("_nofreeze" if args.no_freeze else "")
 
     def write():
-        result = collect(args, run_dirs, command)
+        result = collect(args, run_dirs)
         result["action_repeat"] = default_action_repeat(args.task)
         with open(os.path.join(args.out, name + ".json"), "w") as f:
             json.dump(result, f, indent=2)

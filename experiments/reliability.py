@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform as py_platform
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,9 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, ROOT)
+from seer_jax import platform  # noqa: E402
+
 RUN = [sys.executable, os.path.join(ROOT, "experiments", "run.py")]
 TINY = [
     "--task",
@@ -206,9 +208,7 @@ def main() -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     out = {
         "cases": cases,
-        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores",
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python experiments/reliability.py",
+        **platform.provenance(),
     }
     path = os.path.join(ROOT, "docs", "results", "reliability.json")
     with open(path, "w") as f:

@@ -11,7 +11,6 @@ frozen encoder's features.
 
 import json
 import os
-import platform as py_platform
 import sys
 import time
 
@@ -21,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from dm_control import suite
 
-import seer_jax  # noqa: F401
+from seer_jax import platform
 from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig
 
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
@@ -114,9 +113,7 @@ out = {
     "seed": seed,
     "batch_size": 128,
     "curve": rows,
-    "command": "python experiments/sanity_state_sac.py " + " ".join(sys.argv[1:]),
-    "machine": f"{py_platform.machine()}, {os.cpu_count()} cores",
-    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    **platform.provenance(),
 }
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "results", "sanity_state_sac.json")
 with open(path, "w") as f:

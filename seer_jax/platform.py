@@ -105,3 +105,38 @@ def set_host_device_count(n: int) -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags:
         os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count={n}").strip()
+
+
+def provenance(argv: list[str] | None = None) -> dict[str, str]:
+    """Where and how a result was measured, for the ``docs/results`` JSON files.
+
+    Returns ``machine`` (architecture, core count, CPU model), ``date`` (UTC),
+    ``command`` (``python`` + the script path relative to the working directory + its
+    arguments; ``argv`` defaults to ``sys.argv``), ``allocator``, ``xla_flags`` and,
+    when ``jax`` is imported, ``jax_version`` and ``device``.
+    """
+    import platform as py_platform
+    import time
+
+    argv = list(sys.argv if argv is None else argv)
+    if argv:
+        script = os.path.relpath(os.path.abspath(argv[0])) if os.path.exists(argv[0]) else argv[0]
+        argv = [script, *argv[1:]]
+    cpu = py_platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    out = {
+        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores, {cpu}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": " ".join(["python", *argv]),
+        "allocator": "tcmalloc" if fast_allocator_loaded() else "glibc malloc",
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        out["jax_version"] = jax.__version__
+        out["device"] = str(jax.devices()[0].device_kind)
+    return out

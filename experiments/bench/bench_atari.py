@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform as py_platform
 import sys
 import time
 
@@ -143,13 +142,7 @@ def main() -> int:
         "latent_bytes_per_transition": latent.bytes_per_slot,
         "capacity_factor": image.bytes_per_slot / latent.bytes_per_slot,
         "update_speedup": float(np.mean(px) / np.mean(lat)),
-        "device": str(jax.devices()[0].device_kind),
-        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores, {py_platform.processor() or 'cpu'}",
-        "allocator": "tcmalloc" if platform.fast_allocator_loaded() else "glibc malloc",
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python experiments/bench/bench_atari.py " + " ".join(sys.argv[1:]),
-        "jax_version": jax.__version__,
+        **platform.provenance(),
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

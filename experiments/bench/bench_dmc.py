@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform as py_platform
 import subprocess
 import sys
 import time
@@ -159,16 +158,9 @@ def main() -> int:
         ]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         result["full_update_ms_xla_default_fusions"] = json.loads(out)["full_update_ms"]
-    import jax
 
     result.update(
-        device=str(jax.devices()[0].device_kind),
-        machine=f"{py_platform.machine()}, {os.cpu_count()} cores, {py_platform.processor() or 'cpu'}",
-        allocator="tcmalloc" if platform.fast_allocator_loaded() else "glibc malloc",
-        xla_flags=os.environ.get("XLA_FLAGS", ""),
-        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        command="python experiments/bench/bench_dmc.py " + " ".join(sys.argv[1:]),
-        jax_version=jax.__version__,
+        **platform.provenance(),
     )
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

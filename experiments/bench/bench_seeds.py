@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform as py_platform
 import subprocess
 import sys
 import time
@@ -163,10 +162,8 @@ def main() -> int:
             "ratio_one_over_separate": {n: one[n] / sep[n] for n in args.ns},
         }
     result.update(
-        machine=f"{py_platform.machine()}, {os.cpu_count()} cores, {py_platform.processor() or 'cpu'}",
-        date=time.strftime("%Y-%m-%d"),
-        command="python experiments/bench/bench_seeds.py " + " ".join(sys.argv[1:]),
         seconds_per_measurement=args.seconds,
+        **platform.provenance(),
     )
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform as py_platform
 import sys
 import time
 
@@ -100,9 +99,7 @@ def main() -> int:
         "sum_of_pieces_ms": float(sum(sync.values())),
         "pipelined_step_ms_median": float(np.median(times[20:])),
         "pipelined_step_ms_mean": float(np.mean(times[20:])),
-        "machine": f"{py_platform.machine()}, {os.cpu_count()} cores",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": "python experiments/bench/profile_walker_step.py " + " ".join(sys.argv[1:]),
+        **platform.provenance(),
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
