@@ -4,9 +4,11 @@
     python experiments/learn_atari.py --games road_runner krull --seeds 0 1 2
     python experiments/learn_atari.py --collect-only      # rewrite the results from the runs
 
-Each (game, variant, seed) trains in ``runs/learn_atari/GAME-VARIANT-sSEED``; a finished
-run (summary.json) is skipped, an interrupted one resumes from its last checkpoint, so
-the script can be stopped and started again at any time. Results go to
+The seeds of a (game, variant) train together in one process (a vmapped seed axis,
+``--seeds``; ~15% more agent steps per second than one seed after another on a 2-core
+CPU) in ``runs/learn_atari/GAME-VARIANT/seedS``; a finished run (summary.json) is
+skipped, an interrupted one resumes from its last checkpoint, so the script can be
+stopped and started again at any time. Results go to
 ``docs/results/learn_atari_100k.json`` (per game and variant: each seed's final
 evaluation score and curve, beside DER's published 100k score) and
 ``docs/results/learn_atari_100k.png``.
@@ -109,12 +111,16 @@ def main() -> int:
     args = p.parse_args()
     from seer_jax.train import TrainConfig, train
 
-    run_dirs = {
-        (g, v, s): os.path.join(args.runs, f"{g}-{v}-s{s}")
-        for g in args.games
-        for v in args.variants
-        for s in args.seeds
-    }
+    def group_dir(game: str, variant: str) -> str:
+        return os.path.join(args.runs, f"{game}-{variant}")
+
+    def seed_dir(game: str, variant: str, seed: int) -> str:
+        # train() puts each seed of a several-seed run in its own folder.
+        return (
+            os.path.join(group_dir(game, variant), f"seed{seed}") if len(args.seeds) > 1 else group_dir(game, variant)
+        )
+
+    run_dirs = {(g, v, s): seed_dir(g, v, s) for g in args.games for v in args.variants for s in args.seeds}
     os.makedirs(args.out, exist_ok=True)
 
     def write():
@@ -125,25 +131,23 @@ def main() -> int:
         return result
 
     if not args.collect_only:
-        # Seeds first, so that every game and variant gets a first result early.
-        for seed in args.seeds:
-            for game in args.games:
-                for variant in args.variants:
-                    run_dir = run_dirs[(game, variant, seed)]
-                    if os.path.exists(os.path.join(run_dir, "summary.json")):
-                        continue
-                    print(f"== {game} {variant} seed {seed} -> {run_dir}", flush=True)
-                    train(
-                        TrainConfig(
-                            task=game,
-                            seed=seed,
-                            env_steps=args.agent_steps,
-                            run_dir=run_dir,
-                            progress=False,
-                            **VARIANTS[variant],
-                        )
+        for game in args.games:
+            for variant in args.variants:
+                if all(os.path.exists(os.path.join(run_dirs[(game, variant, s)], "summary.json")) for s in args.seeds):
+                    continue
+                print(f"== {game} {variant} seeds {args.seeds} -> {group_dir(game, variant)}", flush=True)
+                train(
+                    TrainConfig(
+                        task=game,
+                        seed=args.seeds[0],
+                        seeds=list(args.seeds) if len(args.seeds) > 1 else None,
+                        env_steps=args.agent_steps,
+                        run_dir=group_dir(game, variant),
+                        progress=False,
+                        **VARIANTS[variant],
                     )
-                    write()
+                )
+                write()
     result = write()
     print(json.dumps({g: {v: d["final"] for v, d in r["variants"].items()} for g, r in result["games"].items()}))
     return 0
