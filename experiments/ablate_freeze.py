@@ -17,7 +17,6 @@ step, beside the plain run's) and a plot.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -26,18 +25,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from seer_jax import platform
+from seer_jax.logging import read_eval
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-
-
-def curve(run_dir: str) -> list[dict]:
-    path = os.path.join(run_dir, "eval.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [
-            {"env_steps": int(float(r["env_steps"])), "return_mean": float(r["return_mean"])} for r in csv.DictReader(f)
-        ]
 
 
 def main() -> int:
@@ -70,13 +60,13 @@ def main() -> int:
             train(TrainConfig.from_run_dir(run_dir))
     variants = {}
     for t, run_dir in dirs.items():
-        c = curve(run_dir)
+        c = read_eval(run_dir)
         variants[str(t)] = {
             "curve": c,
             "finished": os.path.exists(os.path.join(run_dir, "summary.json")),
             "final_return": c[-1]["return_mean"] if c else None,
         }
-    plain = curve(args.src)
+    plain = read_eval(args.src)
     out = {
         "task": task,
         "seed": seed,

@@ -17,7 +17,6 @@ evaluation score and curve, beside DER's published 100k score) and
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -25,19 +24,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from seer_jax import platform
+from seer_jax.logging import read_eval
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 VARIANTS = {"seer": dict(freeze_step=50_004), "der": dict(no_freeze=True)}
-
-
-def read_eval(run_dir: str) -> list[dict]:
-    path = os.path.join(run_dir, "eval.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return [
-            {"env_steps": int(float(r["env_steps"])), "return_mean": float(r["return_mean"])} for r in csv.DictReader(f)
-        ]
 
 
 def collect(args, run_dirs) -> dict:

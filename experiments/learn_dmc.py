@@ -14,7 +14,6 @@ whatever the run folders hold so far (partial curves included, marked as such).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -22,16 +21,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from seer_jax import platform
+from seer_jax.logging import read_eval
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-
-
-def read_eval(run_dir: str) -> list[dict]:
-    path = os.path.join(run_dir, "eval.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return [{k: (float(v) if k not in ("phase",) else v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def collect(args, run_dirs: dict[int, str]) -> dict:

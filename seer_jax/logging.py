@@ -57,6 +57,23 @@ def truncate_csv(path: str, keep_up_to: int | None) -> None:
     os.replace(tmp, path)
 
 
+def read_eval(run_dir: str) -> list[dict[str, Any]]:
+    """The evaluation rows a run folder's ``eval.csv`` holds so far (``[]`` when none):
+    ``env_steps`` as int, ``phase`` as text, every other column as float."""
+    path = os.path.join(run_dir, "eval.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [
+            {
+                k: int(float(v)) if k == "env_steps" else v if k == "phase" else float(v)
+                for k, v in row.items()
+                if v not in (None, "")
+            }
+            for row in csv.DictReader(f)
+        ]
+
+
 class RunLogger:
     """Writes ``config.json``, ``train.csv``, ``eval.csv`` and TensorBoard events to
     ``run_dir`` and drives a progress bar over environment steps."""
