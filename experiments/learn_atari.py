@@ -23,11 +23,11 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from atari_groups import LABELS, VARIANTS, seed_dir, seed_result, train_group
+
 from seer_jax import platform
-from seer_jax.logging import read_eval
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-VARIANTS = {"seer": dict(freeze_step=50_004), "der": dict(no_freeze=True)}
 
 
 def collect(args, run_dirs) -> dict:
@@ -40,8 +40,8 @@ def collect(args, run_dirs) -> dict:
     for (game, variant, seed), run_dir in run_dirs.items():
         g = games.setdefault(game, {"der_published_100k": refs.get(game, {}).get("der_100k"), "variants": {}})
         v = g["variants"].setdefault(variant, {"seeds": [], "final": [], "finished": [], "curves": {}})
-        curve = read_eval(run_dir)
-        done = os.path.exists(os.path.join(run_dir, "summary.json"))
+        r = seed_result(run_dir)
+        curve, done = r["curve"], r["finished"]
         v["seeds"].append(seed)
         v["curves"][str(seed)] = curve
         v["finished"].append(done)
@@ -76,7 +76,7 @@ def plot(result: dict, path: str) -> None:
                         [r["return_mean"] for r in curve],
                         color=color,
                         alpha=0.6,
-                        label=f"{'DER + SEER' if variant == 'seer' else 'DER'}" if seed == "0" else None,
+                        label=LABELS[variant] if seed == "0" else None,
                     )
         if g["der_published_100k"]:
             ax.axhline(g["der_published_100k"], color="k", ls=":", label="DER published (100k)")
@@ -99,18 +99,12 @@ def main() -> int:
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "results"))
     p.add_argument("--collect-only", action="store_true")
     args = p.parse_args()
-    from seer_jax.train import TrainConfig, train
-
-    def group_dir(game: str, variant: str) -> str:
-        return os.path.join(args.runs, f"{game}-{variant}")
-
-    def seed_dir(game: str, variant: str, seed: int) -> str:
-        # train() puts each seed of a several-seed run in its own folder.
-        return (
-            os.path.join(group_dir(game, variant), f"seed{seed}") if len(args.seeds) > 1 else group_dir(game, variant)
-        )
-
-    run_dirs = {(g, v, s): seed_dir(g, v, s) for g in args.games for v in args.variants for s in args.seeds}
+    run_dirs = {
+        (g, v, s): seed_dir(args.runs, g, v, s, args.seeds)
+        for g in args.games
+        for v in args.variants
+        for s in args.seeds
+    }
     os.makedirs(args.out, exist_ok=True)
 
     def write():
@@ -123,21 +117,8 @@ def main() -> int:
     if not args.collect_only:
         for game in args.games:
             for variant in args.variants:
-                if all(os.path.exists(os.path.join(run_dirs[(game, variant, s)], "summary.json")) for s in args.seeds):
-                    continue
-                print(f"== {game} {variant} seeds {args.seeds} -> {group_dir(game, variant)}", flush=True)
-                train(
-                    TrainConfig(
-                        task=game,
-                        seed=args.seeds[0],
-                        seeds=list(args.seeds) if len(args.seeds) > 1 else None,
-                        env_steps=args.agent_steps,
-                        run_dir=group_dir(game, variant),
-                        progress=False,
-                        **VARIANTS[variant],
-                    )
-                )
-                write()
+                if train_group(args.runs, game, variant, args.seeds, env_steps=args.agent_steps):
+                    write()
     result = write()
     print(json.dumps({g: {v: d["final"] for v, d in r["variants"].items()} for g, r in result["games"].items()}))
     return 0

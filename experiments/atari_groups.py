@@ -1,0 +1,77 @@
+"""Atari experiment groups shared by ``learn_atari.py`` and ``reproduce_atari.py``.
+
+A group is one (game, variant) trained for several seeds in one process (a vmapped seed
+axis): its folder is ``RUNS/GAME-VARIANT`` with one ``seedS`` folder per seed (just the
+group folder when there is one seed). A finished seed has ``summary.json``; an
+interrupted group resumes from its last common checkpoint when trained again.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from seer_jax.logging import read_eval
+
+# The two variants every Atari experiment compares.
+VARIANTS: dict[str, dict[str, Any]] = {"seer": dict(freeze_step=50_004), "der": dict(no_freeze=True)}
+LABELS = {"seer": "DER + SEER", "der": "DER"}
+
+
+def group_dir(runs: str, game: str, variant: str) -> str:
+    return os.path.join(runs, f"{game}-{variant}")
+
+
+def seed_dir(runs: str, game: str, variant: str, seed: int, seeds: list[int]) -> str:
+    """Where ``train()`` writes ``seed`` of a group trained with ``seeds``."""
+    g = group_dir(runs, game, variant)
+    return os.path.join(g, f"seed{seed}") if len(seeds) > 1 else g
+
+
+def finished(run_dir: str) -> bool:
+    return os.path.exists(os.path.join(run_dir, "summary.json"))
+
+
+def train_group(
+    runs: str, game: str, variant: str, seeds: list[int], freeze_step: int | None = None, **config: Any
+) -> bool:
+    """Train (or resume) one group unless every seed has finished; True when it trained.
+
+    ``freeze_step``: the SEER variant's freeze (default 50,004 agent steps); ``config``:
+    further :class:`seer_jax.train.TrainConfig` fields (env_steps, ...)."""
+    variant_config = dict(VARIANTS[variant])
+    if variant == "seer" and freeze_step is not None:
+        variant_config["freeze_step"] = freeze_step
+    from seer_jax.train import TrainConfig, train
+
+    if all(finished(seed_dir(runs, game, variant, s, seeds)) for s in seeds):
+        return False
+    print(f"== {game} {LABELS[variant]} seeds {seeds} -> {group_dir(runs, game, variant)}", flush=True)
+    train(
+        TrainConfig(
+            task=game,
+            seed=seeds[0],
+            seeds=list(seeds) if len(seeds) > 1 else None,
+            run_dir=group_dir(runs, game, variant),
+            progress=False,
+            **variant_config,
+            **config,
+        )
+    )
+    return True
+
+
+def seed_result(run_dir: str) -> dict[str, Any]:
+    """A seed's evaluation curve, whether it finished, and its summary (``{}`` if not)."""
+    import json
+
+    summary: dict[str, Any] = {}
+    if finished(run_dir):
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            summary = json.load(f)
+    return {"curve": read_eval(run_dir), "finished": bool(summary), "summary": summary}
+
+
+def score_at(curve: list[dict[str, Any]], env_steps: int) -> float | None:
+    """The evaluation score logged at exactly ``env_steps`` (None when there is none)."""
+    return next((r["return_mean"] for r in curve if r["env_steps"] == env_steps), None)
