@@ -57,3 +57,26 @@ def test_quadruped_uses_tracking_camera():
 def test_same_seed_same_frames():
     a, b = DMCPixels("walker_walk", seed=3), DMCPixels("walker_walk", seed=3)
     np.testing.assert_array_equal(a.reset().observation, b.reset().observation)
+
+
+@pytest.mark.parametrize("task", ["walker_walk", "quadruped_walk"])
+def test_frames_are_the_suites_standard_renders(task):
+    # DMCPixels sizes MuJoCo's offscreen buffer to its frames; the pixels must stay those
+    # the suite renders with its default buffer.
+    from dm_control import suite
+
+    env = DMCPixels(task, seed=4)
+    domain, name = task.split("_", 1)
+    ref = suite.load(domain, name, task_kwargs={"random": 4})
+    assert ref.physics.model.vis.global_.offwidth == 640
+    env.reset()
+    ref.reset()
+    np.testing.assert_array_equal(env._render(), ref.physics.render(height=100, width=100, camera_id=env.camera_id))
+    action = np.full(env.action_spec().shape, 0.3, np.float32)
+    for _ in range(3):
+        ts = env.step(action)
+        for _ in range(env.action_repeat):
+            ref.step(action)
+    np.testing.assert_array_equal(
+        ts.observation[-1], ref.physics.render(height=100, width=100, camera_id=env.camera_id)
+    )

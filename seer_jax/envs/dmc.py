@@ -104,6 +104,10 @@ class DMCPixels(dm_env.Environment):
             task_name,
             task_kwargs={"random": seed},
         )
+        # MuJoCo's offscreen buffer sized to the frames we render instead of its default
+        # 640x480: the same pixels, ~1 ms less per frame with software rendering.
+        vis = self._env.physics.model.vis.global_
+        vis.offwidth, vis.offheight = size, size
         # Optional shorter episodes (in env steps) for quick tests; the suite's own time
         # limit (1000 env steps on the PlaNet tasks) applies otherwise.
         self.episode_length = episode_length
