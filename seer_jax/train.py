@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from typing import Any, TypeVar
 
@@ -282,6 +283,15 @@ class HostTraffic:
         return jax.device_put(np.int32(step))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (host memory: on CPU it
+    includes the device arrays)."""
+    import resource
+
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return kib / 1024 if sys.platform != "darwin" else kib / 2**20
+
+
 class TrainingDiverged(RuntimeError):
     """A loss or parameter became NaN or infinite; the message names the step and quantity."""
 
@@ -500,6 +510,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         phase_time = {"images": 0.0, "latents": 0.0}
         phase_steps = {"images": 0, "latents": 0}
         capacity = {"images": image_replay.capacity, "latents": None}
+        earlier = {"wall_clock_s": 0.0, "peak_rss_mb": 0.0}
         first = []
         for r in runs:
             r.np_rng = np.random.default_rng(r.cfg.seed)
@@ -528,6 +539,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             r.eval_rows, r.next_eval = meta["eval_rows"], meta["next_eval"]
         metrics, prev_metrics = (_stack_floats([m[name] for m in metas], many) for name in ("metrics", "prev_metrics"))
         phase_time, phase_steps, capacity = metas[0]["phase_time"], metas[0]["phase_steps"], metas[0]["capacity"]
+        # Processes before this one, up to the checkpoint (older checkpoints lack it).
+        earlier = {k: float(metas[0].get(k, 0.0)) for k in ("wall_clock_s", "peak_rss_mb")}
 
     for i, r in enumerate(runs):
         r.logger = RunLogger(
@@ -587,6 +600,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
                 "prev_metrics": _floats(None if prev_metrics is None else take(prev_metrics, i)),
                 "phase_time": phase_time,
                 "phase_steps": phase_steps,
+                "wall_clock_s": earlier["wall_clock_s"] + time.perf_counter() - t_start,
+                "peak_rss_mb": max(earlier["peak_rss_mb"], peak_rss_mb()),
                 "capacity": capacity,
                 "eval_rows": r.eval_rows,
                 "next_eval": r.next_eval,
@@ -786,7 +801,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             "agent_steps_per_s_latents": (phase_steps["latents"] / phase_time["latents"])
             if phase_time["latents"]
             else None,
-            "wall_clock_s": time.perf_counter() - t_start,
+            "wall_clock_s": earlier["wall_clock_s"] + time.perf_counter() - t_start,
+            "wall_clock_s_this_process": time.perf_counter() - t_start,
+            "peak_rss_mb": max(earlier["peak_rss_mb"], peak_rss_mb()),
             "resumed": restored[0] is not None,
             "run_dir": r.run_dir,
         }
@@ -803,7 +820,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             "final_eval_return_mean": float(np.mean(finals)),
             "final_eval_return_std_over_seeds": float(np.std(finals)),
             "runs": summaries,
-            "wall_clock_s": time.perf_counter() - t_start,
+            "wall_clock_s": earlier["wall_clock_s"] + time.perf_counter() - t_start,
+            "peak_rss_mb": max(earlier["peak_rss_mb"], peak_rss_mb()),
             "run_dir": run_dir,
         }
         with open(summary_path, "w") as f:

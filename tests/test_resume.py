@@ -99,6 +99,9 @@ def test_dmc_resume_is_exact(tmp_path, dmc_full, stop):
     resumed = train(dmc_cfg(tmp_path / "cut"))
     assert resumed["resumed"] and resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
     assert_same_run(full_dir, tmp_path / "cut")
+    # Wall-clock and peak memory count the process before the stop too.
+    assert resumed["wall_clock_s"] > resumed["wall_clock_s_this_process"] > 0
+    assert resumed["peak_rss_mb"] >= full["peak_rss_mb"] * 0.5 > 0
 
 
 def test_atari_resume_is_exact(tmp_path):
