@@ -138,6 +138,58 @@ def learn(r) -> list[str]:
     return lines
 
 
+def learn_atari(r) -> list[str]:
+    lines = [
+        f"## Learning on Atari: DER + SEER vs DER at {r['agent_steps']:,} agent steps",
+        "",
+        f"`{r['command']}` on {r['date']}, {r['machine']}. SEER freezes at agent step 50,004; "
+        "scores are each seed's final evaluation (10 whole games).",
+        "",
+        "![learn_atari_100k](results/learn_atari_100k.png)",
+        "",
+        "| game | variant | final score per seed | mean ± std | DER published (100k) |",
+        "|---|---|---|---|---|",
+    ]
+    for game, g in r["games"].items():
+        for variant, v in g["variants"].items():
+            per_seed = ", ".join(
+                f"{x:,.0f}" if x is not None else f"(seed {s}: running)"
+                for s, x in zip(v["seeds"], v["final"], strict=True)
+            )
+            lines.append(
+                f"| {game} | {'DER + SEER' if variant == 'seer' else 'DER'} | {per_seed} | "
+                f"{fmt(v['final_mean'])} ± {fmt(v['final_std'])} | {fmt(g['der_published_100k'])} |"
+            )
+    lines.append("")
+    return lines
+
+
+def walker_cpu(r) -> list[str]:
+    state = "finished" if r["finished"] else f"**running**: evaluated up to {max(r['env_steps'] or [0]):,} env steps"
+    lines = [
+        "## walker_walk to 500k env steps on the CPU (CURL-SAC + SEER)",
+        "",
+        f"`{r['command']}` on {r['date']}, {r['machine']}; {state}; {r['processes']} process(es).",
+        "",
+        "![walker_walk_cpu](results/walker_walk_cpu.png)",
+        "",
+        "| | value |",
+        "|---|---|",
+        f"| eval return at 100k / 500k env steps | {fmt(r['eval_return_mean_100k'])} / {fmt(r['eval_return_mean_500k'])} (target >= 900 at 500k) |",
+    ]
+    if r["finished"]:
+        lines += [
+            f"| wall-clock before / after the freeze (training) | {r['hours_before_freeze']:.2f} h / {r['hours_after_freeze']:.2f} h |",
+            f"| wall-clock in all, with evaluation (up to checkpoints / every process) | {r['hours_total']:.2f} h / {r['hours_all_processes']:.2f} h (target <= 4 h) |",
+            f"| agent steps per second before / after the freeze | {r['agent_steps_per_s_before_freeze']:.2f} / {r['agent_steps_per_s_after_freeze']:.1f} |",
+            f"| peak memory | {fmt(r['peak_memory_mb'], 0)} MB |",
+            f"| replay capacity before / after the freeze | {r['replay_capacity_before_freeze']:,} / {r['replay_capacity_after_freeze']:,} |",
+            f"| plain CURL-SAC for the same run (pre-freeze cost per step x all steps, a lower bound) | {r['plain_curl_sac_hours_estimate']:.1f} h |",
+        ]
+    lines.append("")
+    return lines
+
+
 def main() -> None:
     out = [
         "# Results",
@@ -154,6 +206,12 @@ def main() -> None:
         b = load(name)
         if b:
             out += fn(b)
+    for fn, name in ((learn_atari, "learn_atari_100k.json"), (walker_cpu, "walker_walk_cpu.json")):
+        r = load(name)
+        if r:
+            out += fn(r)
+    if load("atari_500k.json"):
+        out += ["## The paper's Atari table at 500k", "", "See [atari_500k.md](atari_500k.md).", ""]
     for f in sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []:
         if f.startswith("learn_") and f.endswith(".json") and not f.startswith("learn_atari"):
             out += learn(load(f))
