@@ -75,3 +75,47 @@ def seed_result(run_dir: str) -> dict[str, Any]:
 def score_at(curve: list[dict[str, Any]], env_steps: int) -> float | None:
     """The evaluation score logged at exactly ``env_steps`` (None when there is none)."""
     return next((r["return_mean"] for r in curve if r["env_steps"] == env_steps), None)
+
+
+def plot_games(
+    path: str,
+    curves: dict[str, dict[str, dict[int, list[dict[str, Any]]]]],
+    references: dict[str, tuple[float | None, str]],
+    freeze_step: int,
+    cols: int = 4,
+) -> None:
+    """Evaluation curves, one panel per game: ``curves[game][variant][seed]`` (rows with
+    ``env_steps`` and ``return_mean``), a dotted line at ``references[game] = (score,
+    label)``, a dashed one at the freeze."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games = list(curves)
+    cols = max(1, min(cols, len(games)))
+    nrows = max(1, (len(games) + cols - 1) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[len(games) :]:
+        ax.axis("off")
+    for ax, game in zip(axes.flat, games, strict=False):
+        for variant, color in (("seer", "C0"), ("der", "C1")):
+            for i, curve in enumerate(c for c in curves[game].get(variant, {}).values() if c):
+                ax.plot(
+                    [r["env_steps"] for r in curve],
+                    [r["return_mean"] for r in curve],
+                    color=color,
+                    alpha=0.6,
+                    label=LABELS[variant] if i == 0 else None,
+                )
+        score, label = references.get(game, (None, ""))
+        if score is not None:
+            ax.axhline(score, color="k", ls=":", label=label)
+        ax.axvline(freeze_step, color="r", ls="--", lw=0.8)
+        ax.set_title(game)
+        ax.set_xlabel("agent steps")
+        ax.set_ylabel("evaluation score")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

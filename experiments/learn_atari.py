@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from atari_groups import LABELS, VARIANTS, seed_dir, seed_result, train_group
+from atari_groups import VARIANTS, plot_games, seed_dir, seed_result, train_group
 
 from seer_jax import platform
 
@@ -59,34 +59,15 @@ def collect(args, run_dirs) -> dict:
 
 
 def plot(result: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    games = list(result["games"])
-    fig, axes = plt.subplots(1, max(1, len(games)), figsize=(5 * max(1, len(games)), 3.6), squeeze=False)
-    for ax, game in zip(axes[0], games):
-        g = result["games"][game]
-        for variant, color in (("seer", "C0"), ("der", "C1")):
-            for seed, curve in g["variants"].get(variant, {}).get("curves", {}).items():
-                if curve:
-                    ax.plot(
-                        [r["env_steps"] for r in curve],
-                        [r["return_mean"] for r in curve],
-                        color=color,
-                        alpha=0.6,
-                        label=LABELS[variant] if seed == "0" else None,
-                    )
-        if g["der_published_100k"]:
-            ax.axhline(g["der_published_100k"], color="k", ls=":", label="DER published (100k)")
-        ax.axvline(50_004, color="r", ls="--", lw=0.8)
-        ax.set_title(game)
-        ax.set_xlabel("agent steps")
-        ax.set_ylabel("evaluation score")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    plot_games(
+        path,
+        {
+            game: {v: {int(k): c for k, c in d["curves"].items()} for v, d in g["variants"].items()}
+            for game, g in result["games"].items()
+        },
+        {game: (g["der_published_100k"], "DER published (100k)") for game, g in result["games"].items()},
+        VARIANTS["seer"]["freeze_step"],
+    )
 
 
 def main() -> int:

@@ -34,7 +34,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from atari_groups import LABELS, VARIANTS, score_at, seed_dir, seed_result, train_group
+from atari_groups import VARIANTS, plot_games, score_at, seed_dir, seed_result, train_group
 
 from seer_jax import platform
 from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES
@@ -126,40 +126,16 @@ def write_csv(result: dict, path: str) -> None:
 
 
 def plot(result: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    games = list(result["games"])
-    cols = 4
-    nrows = (len(games) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
-    for ax in axes.flat[len(games) :]:
-        ax.axis("off")
-    for ax, game in zip(axes.flat, games, strict=False):
-        for variant, color in (("seer", "C0"), ("der", "C1")):
-            for seed in result["seeds"]:
-                curve = result["curves"].get(f"{game}/{variant}/{seed}", [])
-                if curve:
-                    ax.plot(
-                        [c["env_steps"] for c in curve],
-                        [c["return_mean"] for c in curve],
-                        color=color,
-                        alpha=0.6,
-                        label=LABELS[variant] if seed == result["seeds"][0] else None,
-                    )
-        paper = result["games"][game]["paper_rainbow_seer"]
-        if paper is not None:
-            ax.axhline(paper, color="k", ls=":", label="Rainbow+SEER, paper")
-        ax.axvline(result["freeze_step"], color="r", ls="--", lw=0.8)
-        ax.set_title(game)
-        ax.set_xlabel("agent steps")
-        ax.set_ylabel("evaluation score")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    games = result["games"]
+    plot_games(
+        path,
+        {
+            game: {v: {s: result["curves"].get(f"{game}/{v}/{s}", []) for s in result["seeds"]} for v in VARIANTS}
+            for game in games
+        },
+        {game: (g["paper_rainbow_seer"], "Rainbow+SEER, paper") for game, g in games.items()},
+        result["freeze_step"],
+    )
 
 
 def write_page(result: dict, path: str) -> None:
