@@ -166,20 +166,29 @@ class TrainConfig:
         return math.ceil(_resolved(self.env_steps) / _resolved(self.action_repeat))
 
 
-def evaluate(act_fn, agent_state, env, episodes: int, key) -> dict[str, float]:
-    """Mean and std of the return over ``episodes`` evaluation episodes
-    (``act_fn(state, obs, key, explore=False)``: deterministic / evaluation policy)."""
-    returns = []
-    for i in range(episodes):
-        ts = env.reset()
-        total, t = 0.0, 0
-        while not ts.last():
-            action = np.asarray(act_fn(agent_state, ts.observation, jax.random.fold_in(key, i * 1_000_003 + t), False))
-            ts = env.step(action)
-            total += ts.reward
-            t += 1
-        returns.append(total)
-    return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "episodes": episodes}
+def evaluate(act_fn, agent_state, envs: list, key) -> dict[str, float]:
+    """Mean and std of the return of one evaluation episode in each of ``envs``.
+
+    The environments step together and the agent acts on all their observations at once
+    (``act_fn(state, obs_batch, key, False)``: the deterministic / evaluation policy on a
+    batch); an environment whose episode has ended keeps its last observation in the
+    batch, and its action is ignored."""
+    first = [env.reset() for env in envs]
+    obs = np.stack([ts.observation for ts in first])
+    returns = np.zeros(len(envs))
+    done = np.zeros(len(envs), bool)
+    t = 0
+    while not done.all():
+        actions = np.asarray(act_fn(agent_state, obs, jax.random.fold_in(key, t), False))
+        for i, env in enumerate(envs):
+            if done[i]:
+                continue
+            ts = env.step(actions[i])
+            returns[i] += ts.reward
+            obs[i] = ts.observation
+            done[i] = ts.last()
+        t += 1
+    return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "episodes": len(envs)}
 
 
 def make_learn(replay: replay_lib.Replay, update_fn, batch_size: int, n_step: int, gamma):
@@ -887,13 +896,16 @@ def _hms(seconds: float) -> str:
 
 
 def _evaluate_and_log(cfg, setting, logger, act, agent_state, key, env_steps, phase) -> dict[str, Any]:
-    # A fresh evaluation environment per evaluation, seeded by the step: evaluations do
-    # not depend on each other, so a resumed run evaluates exactly as an unbroken one.
-    eval_env = setting.make_env(cfg, cfg.seed + 10_000 + env_steps, False)
+    # Fresh evaluation environments per evaluation (one per episode), seeded by the step:
+    # evaluations do not depend on each other, so a resumed run evaluates exactly as an
+    # unbroken one.
+    base = (cfg.seed + 10_000 + 1_000 * env_steps) % (2**31 - 2**20)
+    eval_envs = [setting.make_env(cfg, base + i, False) for i in range(_resolved(cfg.eval_episodes))]
     try:
-        row = evaluate(act, agent_state, eval_env, _resolved(cfg.eval_episodes), jax.random.fold_in(key, env_steps))
+        row = evaluate(act, agent_state, eval_envs, jax.random.fold_in(key, env_steps))
     finally:
-        eval_env.close()
+        for env in eval_envs:
+            env.close()
     row.update(setting.score_extras(cfg.task, row["return_mean"]))
     row["phase"] = phase
     logger.eval(env_steps, row)

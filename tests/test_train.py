@@ -170,3 +170,45 @@ def test_cli_rendering_unavailable_is_clear(tmp_path):
     assert r.returncode == 2
     assert "cannot render" in r.stderr and "libegl1" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_evaluate_plays_one_episode_per_env_in_lockstep():
+    import jax
+    import numpy as np
+
+    from seer_jax.envs import DMCPixels
+    from seer_jax.envs.atari import AtariEnv
+    from seer_jax.train import evaluate
+
+    def sequential_return(env, action):
+        ts, total = env.reset(), 0.0
+        while not ts.last():
+            ts = env.step(action)
+            total += ts.reward
+        return total
+
+    # Episodes of different lengths (2 and 4 agent steps): each env plays exactly one.
+    lengths = [16, 32, 16]
+    calls = []
+
+    def act(state, obs, key, explore):
+        calls.append(obs.shape)
+        assert explore is False
+        return np.full((obs.shape[0], 1), 0.5, np.float32)
+
+    envs = [DMCPixels("cartpole_swingup", seed=i, episode_length=n) for i, n in enumerate(lengths)]
+    key = jax.random.PRNGKey(0)
+    row = evaluate(act, None, envs, key)
+    want = [
+        sequential_return(DMCPixels("cartpole_swingup", seed=i, episode_length=n), np.full(1, 0.5, np.float32))
+        for i, n in enumerate(lengths)
+    ]
+    assert row["episodes"] == 3
+    assert row["return_mean"] == pytest.approx(np.mean(want)) and row["return_std"] == pytest.approx(np.std(want))
+    assert calls == [(3, 3, 100, 100, 3)] * 4  # the longest episode's agent steps, one batched act each
+
+    # Atari: whole games (no life-loss terminals), raw scores.
+    games = [AtariEnv("pong", seed=s, train=False, max_episode_frames=400) for s in (0, 1)]
+    row = evaluate(lambda st, obs, k, e: np.zeros(obs.shape[0], np.int32), None, games, key)
+    solo = [sequential_return(AtariEnv("pong", seed=s, train=False, max_episode_frames=400), 0) for s in (0, 1)]
+    assert row["return_mean"] == pytest.approx(np.mean(solo))

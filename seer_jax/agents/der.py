@@ -167,8 +167,12 @@ class Der:
 
     def act(self, state: DerState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
         """Greedy action of the noisy network (``explore``) or of the noise-free network
-        with epsilon-greedy ``eval_epsilon`` (evaluation). ``obs``: ``(stack, 84, 84, 1)``."""
-        return self.act_from_features(state, self.features(state.params["conv"], obs[None]), key, explore)[0]
+        with epsilon-greedy ``eval_epsilon`` (evaluation). ``obs``: ``(stack, 84, 84, 1)``,
+        or a batch of them (then the actions are ``(B,)``)."""
+        single = obs.ndim == 4
+        feats = self.features(state.params["conv"], obs[None] if single else obs)
+        actions = self.act_from_features(state, feats, key, explore)
+        return actions[0] if single else actions
 
     def act_from_features(self, state: DerState, feats: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
         """Actions ``(B,)`` int32 for conv features ``feats`` ``(B, 576)``: greedy under
