@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     from seer_jax.checkpoint import CheckpointError
     from seer_jax.envs.dmc import RenderingUnavailable
     from seer_jax.replay import ReplayBudgetError
-    from seer_jax.train import ConfigError, TrainingDiverged, train
+    from seer_jax.train import ConfigError, TrainingDiverged, TrainingStopped, train
 
     try:
         cfg = config_from_args(argv)
@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as e:
         print(f"error: training diverged: {e}", file=sys.stderr)
         return 3
+    except TrainingStopped as e:  # SIGTERM or Ctrl-C: stopped with a checkpoint at that step
+        print(f"\n{e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(
             "\ninterrupted; re-run the same command (or use --resume RUN_DIR) to continue from the last checkpoint.",

@@ -19,6 +19,8 @@ from __future__ import annotations
 import ctypes.util
 import os
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 TCMALLOC_NAMES = ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libjemalloc.so.2")
 _REEXEC_MARK = "SEER_JAX_REEXECED"
@@ -70,6 +72,22 @@ def reexec_with_fast_allocator() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execvpe(sys.executable, [sys.executable] + sys.argv, env)
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """The entry point of our scripts: :func:`reexec_with_fast_allocator`, then exit with
+    ``main()``'s status. A stop on request (Ctrl-C or SIGTERM; see
+    ``seer_jax.train.TrainingStopped``) exits with status 130 and a one-line message
+    instead of a traceback."""
+    reexec_with_fast_allocator()
+    try:
+        code = main()
+    except KeyboardInterrupt as e:
+        sys.stdout.flush()
+        message = str(e) or "interrupted: run the same command again to continue from the last checkpoint"
+        print(f"\n{message}", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code)
 
 
 # XLA:CPU's YNNPACK convolutions (whose output is materialised) run about 4x

@@ -305,6 +305,60 @@ class TrainingDiverged(RuntimeError):
     """A loss or parameter became NaN or infinite; the message names the step and quantity."""
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """The run was asked to stop (SIGTERM or Ctrl-C) and did so at the end of an agent
+    step, after writing a checkpoint there: running the same command again continues
+    exactly from it. A subclass of ``KeyboardInterrupt``, so callers that do not catch
+    it stop as they would on Ctrl-C. ``step``: the agent steps done."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+class _StopSignals:
+    """While active, the first SIGTERM or SIGINT asks the training loop to stop after the
+    current agent step (with a checkpoint); a second one stops at once
+    (``KeyboardInterrupt``; the last periodic checkpoint stays). Installs nothing outside
+    the main thread, where Python cannot receive signals."""
+
+    SIGNALS = ("SIGTERM", "SIGINT")
+
+    def __init__(self, message: Any):
+        self.message = message
+        self.received: str | None = None
+        self._previous: dict[Any, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        if self.received is not None:
+            self.__exit__()
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+        self.message(
+            f"{self.received} received: stopping after this agent step, once its checkpoint is written "
+            "(send it again to stop at once, from the last periodic checkpoint)"
+        )
+
+    def __enter__(self) -> _StopSignals:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                sig = getattr(signal, name)
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
 # Fields that may differ when a run is resumed (they do not change what is trained).
 RESUMABLE_FIELDS = ("progress", "run_dir", "checkpoint_every", "keep_checkpoints")
 
@@ -387,7 +441,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     end; a run folder with checkpoints is resumed from the newest readable one (exactly:
     on CPU a resumed run ends with the same parameters and logs as one that never
     stopped). ``stop_after`` (agent steps) saves a checkpoint there and returns None, as
-    an interrupted run would.
+    an interrupted run would. A SIGTERM or Ctrl-C during the training loop stops it at the
+    end of the current agent step with a checkpoint there, then raises
+    :class:`TrainingStopped` (a second signal stops at once).
     """
     cfg = cfg.resolved()
     # resolved() has set every default: typed locals for the fields used below
@@ -675,108 +731,119 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     if restored[0] is not None and phase.name == "images" and cfg.freeze_step == start_step:
         freeze_now(start_step)  # a run forked at its freeze step (experiments/fork_run.py)
 
-    for step in range(start_step, total):
-        policy = None if step < init_steps and setting.random_warmup else traffic.down(policy_action)
-        rows, done = [], []
-        for i, r in enumerate(runs):
-            if policy is None:
-                action = setting.random_action(r.np_rng, r.env)
-            else:
-                action = policy if not many else policy[i]
-            ts = r.env.step(action)
-            r.episode_return += ts.reward
-            r.n_obs += 1
-            rows.append((ts.observation, action, ts.reward, ts.discount, False, r.n_obs))
-            done.append(ts.last())
-        with traffic.guard():
-            replay_state, policy_action = observe(phase, replay_state, agent_state, rows)
-            if step >= max(init_steps, phase.replay.stack + 1):
-                prev_metrics = metrics
-                agent_state, metrics = phase.learn(agent_state, replay_state, k_update, traffic.step_index(step))
-                update_rate.tick()
-        if any(done):
-            rows = []
-            for r, d in zip(runs, done, strict=True):
-                if d:
-                    r.last_return, r.episode_count = float(r.episode_return), r.episode_count + 1
-                    r.episode_return = 0.0
-                    r.n_obs += 1
-                    rows.append((r.env.reset().observation, zero_action, 0.0, 1.0, True, r.n_obs))
-                else:  # no new observation for this seed: nothing is written
-                    rows.append((*_blank_row(agent), r.n_obs))
-            with traffic.guard():
-                replay_state, new_action = observe(phase, replay_state, agent_state, rows, write=done)
-                policy_action = select(traffic.put(np.asarray(done)), new_action, policy_action) if many else new_action
-        env_steps = (step + 1) * action_repeat
-        phase_steps[phase.name] += 1
-
-        if cfg.freeze_step is not None and step + 1 == cfg.freeze_step:
-            freeze_now(step + 1)
-
-        if metrics is not None and (step + 1) % log_every == 0:
+    with _StopSignals(logger.message) as signals:
+        for step in range(start_step, total):
+            policy = None if step < init_steps and setting.random_warmup else traffic.down(policy_action)
+            rows, done = [], []
             for i, r in enumerate(runs):
-                # Components skipped by the last update (NaN) come from the one before it.
-                row = {k: float(v) for k, v in take(metrics, i).items()}
-                if prev_metrics is not None:
-                    row.update({k: float(take(prev_metrics, i)[k]) for k, v in row.items() if v != v})
-                bad = [k for k, v in row.items() if not math.isfinite(v)]
-                if bad:
-                    good = r.checkpointer.steps()
-                    raise TrainingDiverged(
-                        f"{', '.join(bad)} became non-finite at agent step {step + 1} ({env_steps} env steps)"
-                        + (f", seed {r.cfg.seed}. " if many else ". ")
-                        + (
-                            f"The last good checkpoint (agent step {good[-1]}) is kept in {r.checkpointer.directory}; "
-                            "lower the learning rate or check the inputs before resuming."
-                            if good
-                            else "No checkpoint was written yet; lower the learning rate or check the inputs."
+                if policy is None:
+                    action = setting.random_action(r.np_rng, r.env)
+                else:
+                    action = policy if not many else policy[i]
+                ts = r.env.step(action)
+                r.episode_return += ts.reward
+                r.n_obs += 1
+                rows.append((ts.observation, action, ts.reward, ts.discount, False, r.n_obs))
+                done.append(ts.last())
+            with traffic.guard():
+                replay_state, policy_action = observe(phase, replay_state, agent_state, rows)
+                if step >= max(init_steps, phase.replay.stack + 1):
+                    prev_metrics = metrics
+                    agent_state, metrics = phase.learn(agent_state, replay_state, k_update, traffic.step_index(step))
+                    update_rate.tick()
+            if any(done):
+                rows = []
+                for r, d in zip(runs, done, strict=True):
+                    if d:
+                        r.last_return, r.episode_count = float(r.episode_return), r.episode_count + 1
+                        r.episode_return = 0.0
+                        r.n_obs += 1
+                        rows.append((r.env.reset().observation, zero_action, 0.0, 1.0, True, r.n_obs))
+                    else:  # no new observation for this seed: nothing is written
+                        rows.append((*_blank_row(agent), r.n_obs))
+                with traffic.guard():
+                    replay_state, new_action = observe(phase, replay_state, agent_state, rows, write=done)
+                    policy_action = (
+                        select(traffic.put(np.asarray(done)), new_action, policy_action) if many else new_action
+                    )
+            env_steps = (step + 1) * action_repeat
+            phase_steps[phase.name] += 1
+
+            if cfg.freeze_step is not None and step + 1 == cfg.freeze_step:
+                freeze_now(step + 1)
+
+            if metrics is not None and (step + 1) % log_every == 0:
+                for i, r in enumerate(runs):
+                    # Components skipped by the last update (NaN) come from the one before it.
+                    row = {k: float(v) for k, v in take(metrics, i).items()}
+                    if prev_metrics is not None:
+                        row.update({k: float(take(prev_metrics, i)[k]) for k, v in row.items() if v != v})
+                    bad = [k for k, v in row.items() if not math.isfinite(v)]
+                    if bad:
+                        good = r.checkpointer.steps()
+                        raise TrainingDiverged(
+                            f"{', '.join(bad)} became non-finite at agent step {step + 1} ({env_steps} env steps)"
+                            + (f", seed {r.cfg.seed}. " if many else ". ")
+                            + (
+                                f"The last good checkpoint (agent step {good[-1]}) is kept in {r.checkpointer.directory}; "
+                                "lower the learning rate or check the inputs before resuming."
+                                if good
+                                else "No checkpoint was written yet; lower the learning rate or check the inputs."
+                            )
+                        )
+                    row.update(episode_return=r.last_return, episodes=r.episode_count, phase=phase.name)
+                    game_score = getattr(r.env, "last_game_score", None)
+                    if game_score is not None:
+                        row["game_score"] = game_score
+                    r.logger.train(env_steps, row)
+
+            if runs[0].next_eval is not None and env_steps >= runs[0].next_eval:
+                t0 = time.perf_counter()
+                for i, r in enumerate(runs):
+                    while r.next_eval is not None and r.next_eval <= env_steps:
+                        r.next_eval += eval_every
+                    r.eval_rows.append(
+                        _evaluate_and_log(
+                            r.cfg, setting, r.logger, act, take(agent_state, i), r.keys[3], env_steps, phase.name
                         )
                     )
-                row.update(episode_return=r.last_return, episodes=r.episode_count, phase=phase.name)
-                game_score = getattr(r.env, "last_game_score", None)
-                if game_score is not None:
-                    row["game_score"] = game_score
-                r.logger.train(env_steps, row)
+                t_phase += time.perf_counter() - t0  # evaluation is not training time
 
-        if runs[0].next_eval is not None and env_steps >= runs[0].next_eval:
-            t0 = time.perf_counter()
-            for i, r in enumerate(runs):
-                while r.next_eval is not None and r.next_eval <= env_steps:
-                    r.next_eval += eval_every
-                r.eval_rows.append(
-                    _evaluate_and_log(
-                        r.cfg, setting, r.logger, act, take(agent_state, i), r.keys[3], env_steps, phase.name
-                    )
-                )
-            t_phase += time.perf_counter() - t0  # evaluation is not training time
+            rate = step_rate.tick()
+            postfix = dict(
+                phase=phase.name,
+                sps=f"{rate * action_repeat * n:.0f}",
+                ups=f"{update_rate.rate * n:.1f}",
+                ret=f"{_finite_mean([r.last_return for r in runs]):.0f}",
+            )
+            if phase.name == "images" and cfg.freeze_step is not None and rate > 0:
+                # The overall ETA extrapolates the slow pixel phase; say when it ends.
+                postfix["freeze_in"] = _hms((cfg.freeze_step - step - 1) / rate)
+            logger.progress(action_repeat, **postfix)
 
-        rate = step_rate.tick()
-        postfix = dict(
-            phase=phase.name,
-            sps=f"{rate * action_repeat * n:.0f}",
-            ups=f"{update_rate.rate * n:.1f}",
-            ret=f"{_finite_mean([r.last_return for r in runs]):.0f}",
-        )
-        if phase.name == "images" and cfg.freeze_step is not None and rate > 0:
-            # The overall ETA extrapolates the slow pixel phase; say when it ends.
-            postfix["freeze_in"] = _hms((cfg.freeze_step - step - 1) / rate)
-        logger.progress(action_repeat, **postfix)
-
-        stop = stop_after is not None and step + 1 == stop_after and step + 1 < total
-        if (next_checkpoint is not None and env_steps >= next_checkpoint and step + 1 < total) or stop:
-            while next_checkpoint is not None and next_checkpoint <= env_steps:
-                next_checkpoint += cfg.checkpoint_every
-            jax.block_until_ready(agent_state)
-            t0 = time.perf_counter()
-            phase_time[phase.name] += t0 - t_phase
-            save_checkpoint(step + 1)
-            t_phase = time.perf_counter()
-            if stop:
-                logger.message(f"stopped after agent step {step + 1}; resume with --resume {run_dir}")
-                for r in runs:
-                    r.logger.close()
-                    r.env.close()
-                return None
+            signalled = signals.received is not None and step + 1 < total
+            stop = (stop_after is not None and step + 1 == stop_after and step + 1 < total) or signalled
+            if (next_checkpoint is not None and env_steps >= next_checkpoint and step + 1 < total) or stop:
+                while next_checkpoint is not None and next_checkpoint <= env_steps:
+                    next_checkpoint += cfg.checkpoint_every
+                jax.block_until_ready(agent_state)
+                t0 = time.perf_counter()
+                phase_time[phase.name] += t0 - t_phase
+                save_checkpoint(step + 1)
+                t_phase = time.perf_counter()
+                if stop:
+                    for r in runs:
+                        r.logger.close()
+                        r.env.close()
+                    if signalled:
+                        raise TrainingStopped(
+                            f"stopped by {signals.received} after agent step {step + 1} ({env_steps} env steps), "
+                            f"with a checkpoint there in {run_dir}; to continue, run the same command with this run folder "
+                            f"(experiments/run.py --resume {run_dir})",
+                            step + 1,
+                        )
+                    logger.message(f"stopped after agent step {step + 1}; resume with --resume {run_dir}")
+                    return None
 
     jax.block_until_ready(agent_state)
     phase_time[phase.name] += time.perf_counter() - t_phase

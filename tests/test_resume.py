@@ -4,13 +4,15 @@ same parameters, buffer and logs as the run that never stopped (on CPU)."""
 import csv
 import os
 import shutil
+import signal
 
 import jax
 import numpy as np
 import pytest
 
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
-from seer_jax.train import ConfigError, TrainConfig, train
+from seer_jax.logging import RunLogger
+from seer_jax.train import ConfigError, TrainConfig, TrainingStopped, _StopSignals, train
 
 
 def dmc_cfg(run_dir, **kw):
@@ -110,6 +112,42 @@ def test_atari_resume_is_exact(tmp_path):
     resumed = train(atari_cfg(tmp_path / "cut"))
     assert resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
     assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_sigterm_stops_with_a_checkpoint_at_that_step_and_resumes_exactly(tmp_path, dmc_full, monkeypatch):
+    """A SIGTERM (or Ctrl-C) in the training loop finishes the agent step, writes a
+    checkpoint there (not a periodic one: nothing is lost) and raises TrainingStopped;
+    the same command then continues exactly."""
+    full_dir, full = dmc_full
+    calls = []
+
+    def progress(self, *args, **kw):  # called once per agent step
+        calls.append(1)
+        if len(calls) == 23:
+            signal.raise_signal(signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(RunLogger, "progress", progress)
+    with pytest.raises(TrainingStopped, match="SIGTERM after agent step 23") as stopped:
+        train(dmc_cfg(tmp_path / "cut", checkpoint_every=0))  # checkpoints only at the end...
+    assert stopped.value.step == 23 and isinstance(stopped.value, KeyboardInterrupt)
+    assert RunCheckpointer(str(tmp_path / "cut")).steps() == [23]  # ...and at the stop
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    monkeypatch.undo()
+    resumed = train(dmc_cfg(tmp_path / "cut", checkpoint_every=80))
+    assert resumed["resumed"] and resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
+    assert_same_run(full_dir, tmp_path / "cut")
+
+
+def test_a_second_signal_stops_at_once_and_restores_the_handlers():
+    messages = []
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt) as info, _StopSignals(messages.append) as signals:
+        signal.raise_signal(signal.SIGINT)
+        assert signals.received == "SIGINT" and "stopping after this agent step" in messages[0]
+        signal.raise_signal(signal.SIGINT)
+    assert not isinstance(info.value, TrainingStopped)
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_damaged_newest_checkpoint_falls_back_to_previous(tmp_path, dmc_full, capsys):
