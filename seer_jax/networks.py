@@ -180,9 +180,8 @@ class NoisyDense(nn.Module):
     features: int
     sigma0: float = 0.1
 
-    @nn.compact
-    def __call__(self, x: jax.Array, noise: jax.Array | None, noisy: bool) -> jax.Array:
-        n_in = x.shape[-1]
+    def _params(self, n_in: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        """``w_mu, b_mu, w_sigma, b_sigma`` (declared from within the compact call)."""
         bound = 1.0 / n_in**0.5
         uniform = lambda k, s: jax.random.uniform(k, s, minval=-bound, maxval=bound)
         w_mu = self.param("w_mu", uniform, (n_in, self.features))
@@ -190,14 +189,24 @@ class NoisyDense(nn.Module):
         w_sigma = self.param("w_sigma", nn.initializers.constant(self.sigma0 * bound), (n_in, self.features))
         # sigma0 / sqrt(fan_out) for the bias, as in the reference (Kaixhin) noisy layer
         b_sigma = self.param("b_sigma", nn.initializers.constant(self.sigma0 / self.features**0.5), (self.features,))
-        if not noisy:
-            return x @ w_mu + b_mu
+        return w_mu, b_mu, w_sigma, b_sigma
+
+    def _noise(self, noise: jax.Array | None, n_in: int) -> tuple[jax.Array, jax.Array]:
+        """``f(e_in), f(e_out)`` from the draws ``noise``."""
         if noise is None:
             raise ValueError(f"NoisyDense: noisy=True needs `noise` of length in + out = {n_in + self.features}.")
         f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))
-        e_in, e_out = f(noise[:n_in]), f(noise[n_in:])
+        return f(noise[:n_in]), f(noise[n_in:])
+
+    @nn.compact
+    def __call__(self, x: jax.Array, noise: jax.Array | None, noisy: bool) -> jax.Array:
+        w_mu, b_mu, w_sigma, b_sigma = self._params(x.shape[-1])
+        if not noisy:
+            return x @ w_mu + b_mu
+        e_in, e_out = self._noise(noise, x.shape[-1])
         # Forming the noisy weight costs one weight-sized elementwise pass; it halves the
-        # matrix products (one instead of x mu + ((x e_in) sigma) e_out), forward and backward.
+        # matrix products (one instead of x mu + ((x e_in) sigma) e_out), forward and backward
+        # (faster on our CPU: experiments/bench/der_latent_floor.py).
         w = w_mu + w_sigma * (e_in[:, None] * e_out[None, :])
         return x @ w + b_mu + b_sigma * e_out
 

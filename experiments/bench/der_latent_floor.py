@@ -104,27 +104,15 @@ def main() -> int:
 
     out["fused_flat_adam_ms"] = median_ms(run_fused, args.reps)
 
-    class UnformedNoisyDense(nn.Module):
-        """``NoisyDense`` (same parameters) without forming the noisy weight."""
-
-        features: int
-        sigma0: float = 0.1
+    class UnformedNoisyDense(networks.NoisyDense):
+        """``NoisyDense`` (same parameters, same outputs) without forming the noisy weight."""
 
         @nn.compact
         def __call__(self, x, noise, noisy):
-            n_in = x.shape[-1]
-            bound = 1.0 / n_in**0.5
-            uniform = lambda k, s: jax.random.uniform(k, s, minval=-bound, maxval=bound)
-            w_mu = self.param("w_mu", uniform, (n_in, self.features))
-            b_mu = self.param("b_mu", uniform, (self.features,))
-            w_sigma = self.param("w_sigma", nn.initializers.constant(self.sigma0 * bound), (n_in, self.features))
-            b_sigma = self.param(
-                "b_sigma", nn.initializers.constant(self.sigma0 / self.features**0.5), (self.features,)
-            )
+            w_mu, b_mu, w_sigma, b_sigma = self._params(x.shape[-1])
             if not noisy:
                 return x @ w_mu + b_mu
-            f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))
-            e_in, e_out = f(noise[:n_in]), f(noise[n_in:])
+            e_in, e_out = self._noise(noise, x.shape[-1])
             return x @ w_mu + ((x * e_in) @ w_sigma) * e_out + b_mu + b_sigma * e_out
 
     rng = np.random.default_rng(0)
@@ -173,5 +161,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    platform.reexec_with_fast_allocator()
-    sys.exit(main())
+    platform.run_main(main)
