@@ -13,6 +13,12 @@ while the next environment step renders):
   * update: sample a batch of 128 latents and update the SAC heads;
   * download: the next action.
 
+Then, not in the sum: the two halves of ``observe`` on their own (``encode_only``: the 4
+stored crops; ``act_only``: the centre crop and the policy), and the step inside the real
+training loop (``train()`` after an early freeze, without evaluation or checkpoints), whose
+difference from the pipelined step is the loop's own cost: logging, the progress line,
+the host-side bookkeeping.
+
     python experiments/bench/profile_walker_step.py   # docs/results/profile_walker_step.json
 """
 
@@ -35,7 +41,6 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "profile_walker_step.json"))
     args = p.parse_args()
-    platform.reexec_with_fast_allocator()
 
     import jax
     import numpy as np
@@ -91,6 +96,58 @@ def main() -> int:
         state, _ = learn(state, rstate, k_upd, traffic.step_index(t))
         times.append((time.perf_counter() - t0) * 1000)
     jax.block_until_ready(state)
+
+    # The halves of observe on their own (one conv pass does both in the loop).
+    encode = jax.jit(agent.encode)
+    act = jax.jit(agent.act, static_argnums=3)
+    obs = jax.device_put(ts.observation)
+    halves: dict[str, list[float]] = {"encode_only": [], "act_only": []}
+    for t in range(40 + args.steps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(encode(state, obs[None], k_obs))
+        t1 = time.perf_counter()
+        jax.block_until_ready(act(state, obs, k_obs, True))
+        if t >= 40:
+            halves["encode_only"].append((t1 - t0) * 1000)
+            halves["act_only"].append((time.perf_counter() - t1) * 1000)
+
+    # The step inside train() itself: freeze right after the first few pixel updates,
+    # then args.steps agent steps on latents; no evaluation until the end, no checkpoint.
+    # The loop reports progress once at the end of every agent step: the intervals
+    # between those calls are its steps (the first 20 after the freeze, which compile,
+    # are left out).
+    import tempfile
+
+    from seer_jax.logging import RunLogger
+    from seer_jax.train import train
+
+    stamps: list[tuple[float, str]] = []
+    progress = RunLogger.progress
+
+    def stamped(self, *a, **kw):
+        stamps.append((time.perf_counter(), kw.get("phase", "")))
+        return progress(self, *a, **kw)
+
+    init = int(cfg.batch_size) + 2
+    RunLogger.progress = stamped  # type: ignore[method-assign]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            train(
+                TrainConfig(
+                    task="walker_walk",
+                    init_steps=init,
+                    freeze_step=init + 3,
+                    env_steps=(init + 3 + 20 + args.steps) * env.action_repeat,
+                    eval_every=0,
+                    eval_episodes=1,
+                    checkpoint_every=0,
+                    run_dir=os.path.join(tmp, "run"),
+                )
+            )
+    finally:
+        RunLogger.progress = progress  # type: ignore[method-assign]
+    latent_times = [t for t, phase in stamps if phase == "latents"]
+    loop_steps = np.diff(latent_times)[20:] * 1000
     result = {
         "task": "walker_walk",
         "action_repeat": env.action_repeat,
@@ -99,6 +156,11 @@ def main() -> int:
         "sum_of_pieces_ms": float(sum(sync.values())),
         "pipelined_step_ms_median": float(np.median(times[20:])),
         "pipelined_step_ms_mean": float(np.mean(times[20:])),
+        "observe_halves_ms_median": {k: float(np.median(v)) for k, v in halves.items()},
+        "training_loop_step_ms_median": float(np.median(loop_steps)),
+        "training_loop_step_ms_mean": float(np.mean(loop_steps)),
+        "training_loop_steps": len(loop_steps),
+        "loop_overhead_ms": float(np.median(loop_steps) - np.median(times[20:])),
         **platform.provenance(),
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -109,4 +171,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    platform.run_main(main)
