@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,38 @@ def main() -> int:
         "resume a folder that is not a run",
         ["--resume", f"{tmp}/nothing"],
         "tests/test_train.py::test_cli_resume_of_missing_folder_is_clear",
+    )
+
+    # A run asked to stop (SIGTERM, as `kill PID` sends; Ctrl-C does the same) after its
+    # first checkpoint: it finishes the agent step, checkpoints there and exits 130.
+    stopped = f"{tmp}/stopped"
+    e = dict(os.environ, SEER_JAX_NO_REEXEC="1")
+    p = subprocess.Popen(
+        RUN + TINY + ["--run-dir", stopped], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e
+    )
+    ck = os.path.join(stopped, "checkpoints")
+    deadline = time.time() + 300
+    while time.time() < deadline and not (os.path.isdir(ck) and any(d.isdigit() for d in os.listdir(ck))):
+        time.sleep(0.2)
+    t0 = time.perf_counter()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=300)
+    cases.append(
+        {
+            "case": "run stopped with SIGTERM (`kill PID`) or Ctrl-C",
+            "command": "kill PID (of python experiments/run.py " + " ".join(TINY + ["--run-dir", "RUNS/stopped"]) + ")",
+            "exit_code": p.returncode,
+            "message": (err.strip().splitlines()[-1:] or [""])[0].replace(tmp, "RUNS")[:400],
+            "traceback": "Traceback" in err,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "test": "tests/test_resume.py::test_sigterm_stops_with_a_checkpoint_at_that_step_and_resumes_exactly",
+        }
+    )
+    print(f"[{p.returncode}] {cases[-1]['case']}: {cases[-1]['message'][:120]}", flush=True)
+    case(
+        "stopped run, then resumed",
+        ["--resume", stopped],
+        "tests/test_resume.py::test_sigterm_stops_with_a_checkpoint_at_that_step_and_resumes_exactly",
     )
 
     # A real interrupted run: killed after its first checkpoint, then resumed.
