@@ -153,7 +153,7 @@ def learn_atari(r) -> list[str]:
     for game, g in r["games"].items():
         for variant, v in g["variants"].items():
             per_seed = ", ".join(
-                f"{x:,.0f}" if x is not None else f"(seed {s}: running)"
+                f"{x:,.0f}" if x is not None else f"(seed {s}: not finished)"
                 for s, x in zip(v["seeds"], v["final"], strict=True)
             )
             lines.append(
