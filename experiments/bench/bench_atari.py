@@ -152,5 +152,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    platform.reexec_with_fast_allocator()
-    sys.exit(main())
+    platform.run_main(main)
