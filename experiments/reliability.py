@@ -151,14 +151,14 @@ def main() -> int:
             "message": (err.strip().splitlines()[-1:] or [""])[0].replace(tmp, "RUNS")[:400],
             "traceback": "Traceback" in err,
             "seconds": round(time.perf_counter() - t0, 1),
-            "test": "tests/test_resume.py::test_sigterm_stops_with_a_checkpoint_at_that_step_and_resumes_exactly",
+            "test": "tests/test_resume.py::test_sigterm_stops_with_a_checkpoint_at_that_step",
         }
     )
     print(f"[{p.returncode}] {cases[-1]['case']}: {cases[-1]['message'][:120]}", flush=True)
     case(
         "stopped run, then resumed",
         ["--resume", stopped],
-        "tests/test_resume.py::test_sigterm_stops_with_a_checkpoint_at_that_step_and_resumes_exactly",
+        "tests/test_resume.py::test_sigterm_stops_with_a_checkpoint_at_that_step",
     )
 
     # A real interrupted run: killed after its first checkpoint, then resumed.

@@ -114,11 +114,11 @@ def test_atari_resume_is_exact(tmp_path):
     assert_same_run(tmp_path / "full", tmp_path / "cut")
 
 
-def test_sigterm_stops_with_a_checkpoint_at_that_step_and_resumes_exactly(tmp_path, dmc_full, monkeypatch):
+def test_sigterm_stops_with_a_checkpoint_at_that_step(tmp_path, monkeypatch):
     """A SIGTERM (or Ctrl-C) in the training loop finishes the agent step, writes a
-    checkpoint there (not a periodic one: nothing is lost) and raises TrainingStopped;
-    the same command then continues exactly."""
-    full_dir, full = dmc_full
+    checkpoint there (not a periodic one: nothing is lost) and raises TrainingStopped.
+    The checkpoint is written by the same code as ``stop_after``'s, whose exact resume
+    from any step is tested above."""
     calls = []
 
     def progress(self, *args, **kw):  # called once per agent step
@@ -133,10 +133,8 @@ def test_sigterm_stops_with_a_checkpoint_at_that_step_and_resumes_exactly(tmp_pa
     assert stopped.value.step == 23 and isinstance(stopped.value, KeyboardInterrupt)
     assert RunCheckpointer(str(tmp_path / "cut")).steps() == [23]  # ...and at the stop
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
-    monkeypatch.undo()
-    resumed = train(dmc_cfg(tmp_path / "cut", checkpoint_every=80))
-    assert resumed["resumed"] and resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
-    assert_same_run(full_dir, tmp_path / "cut")
+    step, arrays = final_arrays(tmp_path / "cut")
+    assert step == 23 and int(np.asarray(arrays["replay"]["size"])) == 23 + 2  # 23 steps, 2 episode starts (12 steps each)
 
 
 def test_a_second_signal_stops_at_once_and_restores_the_handlers():
