@@ -134,7 +134,9 @@ def test_sigterm_stops_with_a_checkpoint_at_that_step(tmp_path, monkeypatch):
     assert RunCheckpointer(str(tmp_path / "cut")).steps() == [23]  # ...and at the stop
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
     step, arrays = final_arrays(tmp_path / "cut")
-    assert step == 23 and int(np.asarray(arrays["replay"]["size"])) == 23 + 2  # 23 steps, 2 episode starts (12 steps each)
+    assert (
+        step == 23 and int(np.asarray(arrays["replay"]["size"])) == 23 + 2
+    )  # 23 steps, 2 episode starts (12 steps each)
 
 
 def test_a_second_signal_stops_at_once_and_restores_the_handlers():
