@@ -70,6 +70,17 @@ def run(args: list[str], env: dict | None = None, timeout: int = 600) -> dict:
     }
 
 
+def start_until_first_checkpoint(run_dir: str, output: int) -> subprocess.Popen:
+    """Start the tiny run in ``run_dir`` and return once its first checkpoint exists."""
+    e = dict(os.environ, SEER_JAX_NO_REEXEC="1")
+    p = subprocess.Popen(RUN + TINY + ["--run-dir", run_dir], stdout=output, stderr=output, text=True, env=e)
+    ck = os.path.join(run_dir, "checkpoints")
+    deadline = time.time() + 300
+    while time.time() < deadline and not (os.path.isdir(ck) and any(d.isdigit() for d in os.listdir(ck))):
+        time.sleep(0.2)
+    return p
+
+
 def main() -> int:
     tmp = tempfile.mkdtemp(prefix="seer_reliability_")
     cases = []
@@ -132,14 +143,7 @@ def main() -> int:
     # A run asked to stop (SIGTERM, as `kill PID` sends; Ctrl-C does the same) after its
     # first checkpoint: it finishes the agent step, checkpoints there and exits 130.
     stopped = f"{tmp}/stopped"
-    e = dict(os.environ, SEER_JAX_NO_REEXEC="1")
-    p = subprocess.Popen(
-        RUN + TINY + ["--run-dir", stopped], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e
-    )
-    ck = os.path.join(stopped, "checkpoints")
-    deadline = time.time() + 300
-    while time.time() < deadline and not (os.path.isdir(ck) and any(d.isdigit() for d in os.listdir(ck))):
-        time.sleep(0.2)
+    p = start_until_first_checkpoint(stopped, subprocess.PIPE)
     t0 = time.perf_counter()
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=300)
@@ -163,12 +167,8 @@ def main() -> int:
 
     # A real interrupted run: killed after its first checkpoint, then resumed.
     base = f"{tmp}/run"
-    e = dict(os.environ, SEER_JAX_NO_REEXEC="1")
-    p = subprocess.Popen(RUN + TINY + ["--run-dir", base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+    p = start_until_first_checkpoint(base, subprocess.DEVNULL)
     ck = os.path.join(base, "checkpoints")
-    deadline = time.time() + 300
-    while time.time() < deadline and not (os.path.isdir(ck) and any(d.isdigit() for d in os.listdir(ck))):
-        time.sleep(0.2)
     p.kill()
     p.wait()
     saved = os.path.join(tmp, "run_copy")
