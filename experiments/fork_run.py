@@ -25,7 +25,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from seer_jax import platform
 
-CHANGEABLE = ("freeze_step", "no_freeze", "env_steps", "eval_every", "checkpoint_every", "keep_checkpoints")
+CHANGEABLE = (
+    "freeze_step",
+    "no_freeze",
+    "env_steps",
+    "eval_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "matmul_dtype",
+)
 
 
 def fork(src: str, step: int, dst: str, **changes) -> str:
@@ -77,9 +85,11 @@ def main() -> int:
     p.add_argument("--freeze-step", type=int)
     p.add_argument("--no-freeze", action="store_true")
     p.add_argument("--env-steps", type=int)
+    p.add_argument("--matmul-dtype", choices=["float32", "bfloat16"], help="the heads' products from the fork on")
     p.add_argument("--train", action="store_true", help="train the fork right away")
     args = p.parse_args()
-    changes = {k: v for k, v in (("freeze_step", args.freeze_step), ("env_steps", args.env_steps)) if v is not None}
+    given = (("freeze_step", args.freeze_step), ("env_steps", args.env_steps), ("matmul_dtype", args.matmul_dtype))
+    changes = {k: v for k, v in given if v is not None}
     if args.no_freeze:
         changes["no_freeze"] = True
     from seer_jax.train import ConfigError, TrainConfig, train

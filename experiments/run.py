@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="storage type of latents after the freeze (bfloat16 doubles the capacity); default: float32",
     )
     p.add_argument(
+        "--matmul-dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="DeepMind Control: the Q and actor heads' matrix products in bfloat16 with float32 accumulation "
+        "(about 2x faster latent updates on CPUs with AMX, e.g. Sapphire Rapids); default: float32",
+    )
+    p.add_argument(
         "--init-steps",
         type=non_negative_int,
         default=None,

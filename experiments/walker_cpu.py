@@ -6,7 +6,10 @@
 
 The run: CURL-SAC + SEER with the method spec's settings (action repeat 2, batch 128,
 freeze at 10k agent steps, ``num_copies`` 4, 3 GB replay budget), evaluated every 50k
-env steps (10 episodes). It checkpoints every 20k env steps and resumes from the last
+env steps (10 episodes). The Q and actor heads multiply in bfloat16 with float32
+accumulation (``--matmul-dtype bfloat16``, what a float32 product does by default on a
+TPU): on this CPU's AMX units that halves the latent update (docs/performance.md); the
+rendered images, the encoder and everything stored are as in float32 runs. It checkpoints every 20k env steps and resumes from the last
 checkpoint when started again, so it can span sessions. Every process start is logged in
 ``RUN_DIR/processes.jsonl`` with a heartbeat, so the wall-clock lost to interruptions
 (work after the last checkpoint, redone on resume) is counted too.
@@ -87,6 +90,7 @@ def collect(run_dir: str, env_steps: int) -> dict:
         "batch_size": cfg["batch_size"],
         "freeze_step": cfg["freeze_step"],
         "num_copies": cfg["num_copies"],
+        "matmul_dtype": cfg.get("matmul_dtype", "float32"),
         "env_steps": [r["env_steps"] for r in curve],
         "eval_return_mean": [r["return_mean"] for r in curve],
         "eval_return_std": [r["return_std"] for r in curve],
@@ -149,6 +153,12 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=None, help="default: 128")
     p.add_argument("--init-steps", type=int, default=None, help="default: 1000")
     p.add_argument("--replay-budget-mb", type=float, default=None, help="default: 3000")
+    p.add_argument(
+        "--matmul-dtype",
+        choices=["float32", "bfloat16"],
+        default="bfloat16",
+        help="the heads' products; default: bfloat16",
+    )
     p.add_argument("--collect-only", action="store_true")
     args = p.parse_args()
     if not args.collect_only:
@@ -168,6 +178,7 @@ def main() -> int:
                 batch_size=args.batch_size,
                 init_steps=args.init_steps,
                 replay_budget_mb=args.replay_budget_mb,
+                matmul_dtype=args.matmul_dtype,
             )
         )
     result = collect(args.run_dir, args.env_steps)

@@ -13,7 +13,8 @@ What this module exports is the supported public API (see ``docs/library.md``):
   pure ``init``, ``act``, ``update`` (pixels), ``freeze``, ``encode``, ``update_latent``;
   their configs and states
 * **networks** -- the encoders (:class:`PixelConv`, :class:`Projection`, :class:`DERConv`)
-  and heads (:class:`QHead`, :class:`ActorHead`, :class:`DuelingC51`, :class:`NoisyDense`)
+  and heads (:class:`QHead`, :class:`ActorHead`, :class:`DuelingC51`, :class:`NoisyDense`);
+  :func:`bf16_matmul` (bfloat16-input, float32-accumulating product with a fast gradient)
 * **many seeds** -- :mod:`seer_jax.seeds`: ``stack``/``take`` along a seed axis,
   vmapped ``make_learn``/``make_observe``/``migrate``, ``seed_mesh``/``shard`` across devices
 * **augmentation** -- :func:`random_crop`, :func:`center_crop`
@@ -41,6 +42,7 @@ from seer_jax.networks import (  # noqa: E402
     PixelConv,
     Projection,
     QHead,
+    bf16_matmul,
 )
 from seer_jax.replay import Replay, ReplayBudgetError, ReplayState, capacity_for_budget, migrate  # noqa: E402
 from seer_jax.train import TrainConfig  # noqa: E402
@@ -67,6 +69,7 @@ __all__ = [
     "ReplayBudgetError",
     "ReplayState",
     "TrainConfig",
+    "bf16_matmul",
     "capacity_for_budget",
     "center_crop",
     "freeze",

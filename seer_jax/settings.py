@@ -45,7 +45,9 @@ def _dmc_agent(cfg, env):
     lr = cfg.critic_lr if cfg.critic_lr is not None else (2e-4 if cfg.task == "cheetah_run" else 1e-3)
     return CurlSac(
         env.action_spec().shape[0],
-        CurlSacConfig(num_copies=cfg.num_copies, latent_dtype=cfg.latent_dtype, critic_lr=lr),
+        CurlSacConfig(
+            num_copies=cfg.num_copies, latent_dtype=cfg.latent_dtype, matmul_dtype=cfg.matmul_dtype, critic_lr=lr
+        ),
     )
 
 

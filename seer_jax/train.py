@@ -53,6 +53,7 @@ class TrainConfig:
     no_freeze: bool = False  # plain CURL-SAC / DER, the baseline
     num_copies: int = 4  # DMC: random crops stored per observation after the freeze
     latent_dtype: str = "float32"
+    matmul_dtype: str = "float32"  # DMC heads: "bfloat16" inputs, float32 accumulation
     init_steps: int | None = None
     eval_every: int | None = None
     eval_episodes: int | None = None
@@ -108,6 +109,13 @@ class TrainConfig:
             raise ConfigError(
                 f"--checkpoint-every must be a non-negative integer (env steps; 0: only at the end) and --keep-checkpoints "
                 f"a positive integer, got {c.checkpoint_every!r} and {c.keep_checkpoints!r}."
+            )
+        for name in ("latent_dtype", "matmul_dtype"):
+            if getattr(c, name) not in ("float32", "bfloat16"):
+                raise ConfigError(f"--{name.replace('_', '-')} must be float32 or bfloat16, got {getattr(c, name)!r}.")
+        if c.matmul_dtype != "float32" and setting.name != "dmc":
+            raise ConfigError(
+                "--matmul-dtype applies to the CURL-SAC heads (DeepMind Control tasks); leave it at float32 on Atari."
             )
         if _resolved(c.init_steps) < 0 or _resolved(c.eval_every) < 0:
             raise ConfigError("--init-steps and --eval-every must be non-negative.")

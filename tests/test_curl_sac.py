@@ -209,3 +209,52 @@ def test_frozen_observe_stores_encode_and_acts_like_act(agent):
     for name in ("critic", "actor"):
         np.testing.assert_allclose(np.asarray(item[name]), np.asarray(expected[name][0]), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.asarray(action), np.asarray(agent.act(state, obs, k_act, True)), rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_matmul_and_its_gradient_match_float32_to_bfloat16_precision():
+    from seer_jax.networks import bf16_matmul
+
+    kx, kw, kg = jax.random.split(jax.random.PRNGKey(3), 3)
+    x = jax.random.normal(kx, (16, 40))
+    w = jax.random.normal(kw, (40, 24)) / 40**0.5
+    g = jax.random.normal(kg, (16, 24))
+    exact = lambda x, w: (x @ w * g).sum()
+    ours = lambda x, w: (bf16_matmul(x, w) * g).sum()
+    y = bf16_matmul(x, w)
+    assert y.dtype == jnp.float32
+    # bfloat16 keeps 8 significant bits: inputs rounded by <= 2^-9 relative
+    np.testing.assert_allclose(y, x @ w, atol=0.03)
+    assert not np.array_equal(np.asarray(y), np.asarray(x @ w))  # really computed in bfloat16
+    for a, b in zip(jax.grad(exact, (0, 1))(x, w), jax.grad(ours, (0, 1))(x, w)):
+        assert a.shape == b.shape and b.dtype == jnp.float32
+        np.testing.assert_allclose(b, a, atol=0.05 * float(jnp.abs(a).max()))
+    # jit gives the same numbers as eager
+    np.testing.assert_array_equal(jax.jit(jax.grad(ours, (0, 1)))(x, w)[1], jax.grad(ours, (0, 1))(x, w)[1])
+
+
+def test_bf16_heads_have_float32_parameters_and_gradients_like_float32_heads():
+    """Same parameters (so checkpoints and the freeze do not care), same outputs and the
+    same gradient directions as the float32 heads, up to bfloat16 rounding."""
+    from seer_jax.networks import QHead
+
+    assert CurlSac(2, dataclasses.replace(TINY, matmul_dtype="bfloat16")).q.matmul_dtype == "bfloat16"
+    z, a = jax.random.normal(jax.random.PRNGKey(0), (B, 8)), jax.random.uniform(jax.random.PRNGKey(1), (B, 2))
+    q32, q16 = QHead(32), QHead(32, "bfloat16")
+    params = q32.init(jax.random.PRNGKey(2), z, a)
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(q16.init(jax.random.PRNGKey(2), z, a))
+    loss = lambda head: lambda p: sum(((q - 1.0) ** 2).mean() for q in head.apply(p, z, a))
+    np.testing.assert_allclose(q16.apply(params, z, a)[0], q32.apply(params, z, a)[0], atol=0.02)
+    g32, g16 = jax.grad(loss(q32))(params), jax.grad(loss(q16))(params)
+    for x, y in zip(jax.tree_util.tree_leaves(g32), jax.tree_util.tree_leaves(g16)):
+        x, y = np.ravel(x), np.ravel(y)
+        assert y.dtype == np.float32
+        assert x @ y / (np.linalg.norm(x) * np.linalg.norm(y)) > 0.99
+
+
+def test_matmul_dtype_is_checked():
+    from seer_jax.train import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="--matmul-dtype must be float32 or bfloat16"):
+        TrainConfig(task="cartpole_swingup", matmul_dtype="float16").resolved()
+    with pytest.raises(ConfigError, match="Atari"):
+        TrainConfig(task="pong", matmul_dtype="bfloat16").resolved()

@@ -9,7 +9,10 @@ Measures, at one batch size (default 128), through the real replay buffer:
     critic and actor latents) and act_ms (one action from pixels);
   * bytes per stored transition before and after the freeze.
 With --compare-xla-default the full update is also timed in a child process with
-XLA's default CPU fusions (our speed-up's baseline).
+XLA's default CPU fusions (our speed-up's baseline). With --matmul-dtypes float32 bfloat16
+everything is timed once per dtype of the heads' products (``--matmul-dtype`` of run.py),
+in the same process: the first one's numbers are the top-level keys, all of them are
+under ``by_matmul_dtype``.
 
     python experiments/bench/bench_dmc.py            # writes docs/results/bench_dmc.json
 """
@@ -41,14 +44,16 @@ def timeit(fn, repeats: int) -> list[float]:
     return out
 
 
-def run(batch_size: int, full_repeats: int, latent_repeats: int, only_full: bool = False) -> dict:
+def run(
+    batch_size: int, full_repeats: int, latent_repeats: int, only_full: bool = False, matmul_dtype: str = "float32"
+) -> dict:
     import jax
     import numpy as np
 
     from seer_jax import replay as replay_lib
     from seer_jax.agents import CurlSac, CurlSacConfig
 
-    agent = CurlSac(action_dim=6, config=CurlSacConfig())  # walker/cheetah action size
+    agent = CurlSac(action_dim=6, config=CurlSacConfig(matmul_dtype=matmul_dtype))  # walker/cheetah action size
     state = agent.init(jax.random.PRNGKey(0))
     image = replay_lib.Replay(agent.frame_spec, agent.action_spec, capacity=2000, stack=3)
     rs = image.init()
@@ -137,10 +142,25 @@ def main() -> int:
     p.add_argument(
         "--compare-xla-default", action="store_true", help="also time the full update with XLA's default CPU fusions"
     )
+    p.add_argument(
+        "--matmul-dtypes",
+        nargs="+",
+        choices=["float32", "bfloat16"],
+        default=["float32"],
+        help="dtypes of the heads' products to time (run.py's --matmul-dtype); the first is the headline",
+    )
     p.add_argument("--only-full", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "bench_dmc.json"))
     args = p.parse_args()
-    result = run(args.batch_size, args.full_repeats, args.latent_repeats, args.only_full)
+    by_dtype = {
+        d: run(args.batch_size, args.full_repeats, args.latent_repeats, args.only_full, matmul_dtype=d)
+        for d in args.matmul_dtypes
+    }
+    result = dict(by_dtype[args.matmul_dtypes[0]], matmul_dtype=args.matmul_dtypes[0])
+    if len(by_dtype) > 1:
+        result["by_matmul_dtype"] = {
+            d: {k: v for k, v in r.items() if not k.endswith("_all")} for d, r in by_dtype.items()
+        }
     if args.only_full:
         print(json.dumps(result))
         return 0

@@ -39,6 +39,9 @@ from seer_jax import platform  # noqa: E402
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument(
+        "--matmul-dtype", choices=["float32", "bfloat16"], default="float32", help="the heads' products (run.py's flag)"
+    )
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "profile_walker_step.json"))
     args = p.parse_args()
 
@@ -48,7 +51,7 @@ def main() -> int:
     from seer_jax import replay as replay_lib
     from seer_jax.train import HostTraffic, TrainConfig, make_learn, make_observe
 
-    cfg = TrainConfig(task="walker_walk").resolved()
+    cfg = TrainConfig(task="walker_walk", matmul_dtype=args.matmul_dtype).resolved()
     env = cfg.setting.make_env(cfg, 0, True)
     agent = cfg.setting.make_agent(cfg, env)
     k_init, k_obs, k_upd = jax.random.split(jax.random.PRNGKey(0), 3)
@@ -135,6 +138,7 @@ def main() -> int:
             train(
                 TrainConfig(
                     task="walker_walk",
+                    matmul_dtype=args.matmul_dtype,
                     init_steps=init,
                     freeze_step=init + 3,
                     env_steps=(init + 3 + 20 + args.steps) * env.action_repeat,
@@ -152,6 +156,7 @@ def main() -> int:
         "task": "walker_walk",
         "action_repeat": env.action_repeat,
         "batch_size": int(cfg.batch_size),
+        "matmul_dtype": args.matmul_dtype,
         "piece_ms_median": sync,
         "sum_of_pieces_ms": float(sum(sync.values())),
         "pipelined_step_ms_median": float(np.median(times[20:])),

@@ -77,6 +77,10 @@ class CurlSacConfig:
     log_std_max: float = 2.0
     num_copies: int = 4
     latent_dtype: str = "float32"
+    # The Q and actor heads' products: "float32", or "bfloat16" inputs with float32
+    # accumulation (networks.bf16_matmul: ~2x faster latent updates on CPUs with AMX).
+    # The projections stay float32 (their 39,200-wide input gains nothing from it).
+    matmul_dtype: str = "float32"
 
 
 class CurlSacState(struct.PyTreeNode):
@@ -121,8 +125,8 @@ class CurlSac:
         c = config
         self.conv = PixelConv(c.num_filters, c.num_conv_layers)
         self.proj = Projection(c.latent_dim)
-        self.q = QHead(c.hidden_dim)
-        self.pi = ActorHead(self.action_dim, c.hidden_dim, c.log_std_min, c.log_std_max)
+        self.q = QHead(c.hidden_dim, c.matmul_dtype)
+        self.pi = ActorHead(self.action_dim, c.hidden_dim, c.log_std_min, c.log_std_max, c.matmul_dtype)
         self.target_entropy = -float(self.action_dim)
         self.critic_labels = functools.partial(freeze_lib.label_params, encoder_keys=CRITIC_ENCODER_KEYS)
         self.actor_labels = functools.partial(freeze_lib.label_params, encoder_keys=ACTOR_ENCODER_KEYS)
