@@ -39,6 +39,11 @@ def dmc_bench(b) -> list[str]:
         f"| storing one observation (ms) | frame copy | {fmt(b['encode_ms_per_obs'], 2)} (4 crops encoded) | | |",
         f"| migration at the freeze | | {fmt(b['migrate_s_per_1000_obs'], 2)} s per 1,000 stored observations | | |",
     ]
+    for dtype, r in b.get("by_matmul_dtype", {}).items():
+        if dtype != b.get("matmul_dtype", "float32"):
+            lines.append(
+                f"| update with {dtype} heads (`--matmul-dtype {dtype}`, same process; ms) | {fmt(r['full_update_ms'])} | {fmt(r['latent_update_ms'])} | {r['full_update_ms'] / r['latent_update_ms']:.1f}x | |"
+            )
     if "full_update_ms_xla_default_fusions" in b:
         lines.append(
             f"| full update with XLA's default CPU fusions (ms) | {fmt(b['full_update_ms_xla_default_fusions'])} | | {b['full_update_ms_xla_default_fusions'] / b['full_update_ms']:.2f}x slower | |"
