@@ -9,8 +9,9 @@ freeze at 10k agent steps, ``num_copies`` 4, 3 GB replay budget), evaluated ever
 env steps (10 episodes). The Q and actor heads multiply in bfloat16 with float32
 accumulation (``--matmul-dtype bfloat16``, what a float32 product does by default on a
 TPU): on this CPU's AMX units that halves the latent update (docs/performance.md); the
-rendered images, the encoder and everything stored are as in float32 runs. It checkpoints every 20k env steps and resumes from the last
-checkpoint when started again, so it can span sessions. Every process start is logged in
+rendered images, the encoder and everything stored are as in float32 runs. It
+checkpoints every 20k env steps and resumes from the last checkpoint when started
+again, so it can span sessions. Every process start is logged in
 ``RUN_DIR/processes.jsonl`` with a heartbeat, so the wall-clock lost to interruptions
 (work after the last checkpoint, redone on resume) is counted too.
 
