@@ -181,14 +181,18 @@ def walker_cpu(r) -> list[str]:
         "| | value |",
         "|---|---|",
         f"| eval return at 100k / 500k env steps | {fmt(r['eval_return_mean_100k'])} / {fmt(r['eval_return_mean_500k'])} (target >= 900 at 500k) |",
+        "| every evaluation (env steps: mean return of 10 episodes) | "
+        + ", ".join(f"{e // 1000}k: {x:.0f}" for e, x in zip(r["env_steps"], r["eval_return_mean"], strict=True))
+        + " |",
     ]
-    if r["finished"]:
+    if "hours_before_freeze" in r:
+        so_far = "" if r["finished"] else f" (so far: {r['agent_steps_done']:,} agent steps, up to the last checkpoint)"
         lines += [
-            f"| wall-clock before / after the freeze (training) | {r['hours_before_freeze']:.2f} h / {r['hours_after_freeze']:.2f} h |",
+            f"| wall-clock before / after the freeze (training){so_far} | {r['hours_before_freeze']:.2f} h / {r['hours_after_freeze']:.2f} h |",
             f"| wall-clock in all, with evaluation (up to checkpoints / every process) | {r['hours_total']:.2f} h / {r['hours_all_processes']:.2f} h (target <= 4 h) |",
-            f"| agent steps per second before / after the freeze | {r['agent_steps_per_s_before_freeze']:.2f} / {r['agent_steps_per_s_after_freeze']:.1f} |",
-            f"| peak memory | {fmt(r['peak_memory_mb'], 0)} MB |",
-            f"| replay capacity before / after the freeze | {r['replay_capacity_before_freeze']:,} / {r['replay_capacity_after_freeze']:,} |",
+            f"| agent steps per second before / after the freeze | {fmt(r['agent_steps_per_s_before_freeze'], 2)} / {fmt(r['agent_steps_per_s_after_freeze'], 1)} |",
+            f"| peak memory (resident) | {fmt(r['peak_memory_mb'], 0)} MB |",
+            f"| replay capacity before / after the freeze | {fmt(r['replay_capacity_before_freeze'], 0)} / {fmt(r['replay_capacity_after_freeze'], 0)} |",
             f"| plain CURL-SAC for the same run (pre-freeze cost per step x all steps, a lower bound) | {r['plain_curl_sac_hours_estimate']:.1f} h |",
         ]
     lines.append("")

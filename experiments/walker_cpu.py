@@ -64,6 +64,18 @@ def heartbeat(path: str, every_s: float = 30.0) -> None:
     threading.Thread(target=loop, daemon=True).start()
 
 
+def latest_checkpoint_meta(run_dir: str) -> dict:
+    """The JSON metadata of the run's latest checkpoint ({} when it has none)."""
+    root = os.path.join(run_dir, "checkpoints")
+    steps = sorted(int(d) for d in os.listdir(root) if d.isdigit()) if os.path.isdir(root) else []
+    for step in reversed(steps):
+        path = os.path.join(root, str(step), "meta", "metadata")
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+    return {}
+
+
 def collect(run_dir: str, env_steps: int) -> dict:
     curve = [
         {"env_steps": r["env_steps"], "return_mean": r["return_mean"], "return_std": r["return_std"]}
@@ -100,24 +112,46 @@ def collect(run_dir: str, env_steps: int) -> dict:
         "processes": len(processes),
         "hours_all_processes": sum(p["alive"] - p["start"] for p in processes) / 3600,
     }
-    if summary:
-        agent_steps = summary["agent_steps"]
-        pixel_step_s = summary["hours_images"] * 3600 / cfg["freeze_step"]
+    # A finished run reports its summary; an unfinished one its latest checkpoint (the
+    # same clocks, counted up to that checkpoint).
+    meta = summary or latest_checkpoint_meta(run_dir)
+    if meta:
+        phase_time = meta.get("phase_time") or {
+            "images": summary["hours_images"] * 3600,
+            "latents": summary["hours_latents"] * 3600,
+        }
+        phase_steps = meta.get("phase_steps") or {
+            name: summary[f"agent_steps_per_s_{name}"] * phase_time[name] for name in ("images", "latents")
+        }
+        capacity = meta.get("capacity") or {
+            "images": summary["capacity_images"],
+            "latents": summary["capacity_latents"],
+        }
+        total_agent_steps = env_steps // cfg["action_repeat"]
+        pixel_step_s = phase_time["images"] / max(phase_steps["images"], 1)
+
+        def rate(name: str) -> float | None:
+            return phase_steps[name] / phase_time[name] if phase_steps.get(name) and phase_time.get(name) else None
+
         out.update(
-            hours_before_freeze=summary["hours_images"],
-            hours_after_freeze=summary["hours_latents"],
-            hours_total=summary["wall_clock_s"] / 3600,
-            agent_steps_per_s_before_freeze=summary["agent_steps_per_s_images"],
-            agent_steps_per_s_after_freeze=summary["agent_steps_per_s_latents"],
-            peak_memory_mb=summary.get("peak_rss_mb"),
-            replay_capacity_before_freeze=summary["capacity_images"],
-            replay_capacity_after_freeze=summary["capacity_latents"],
+            agent_steps_done=int(phase_steps["images"] + phase_steps.get("latents", 0)),
+            hours_before_freeze=phase_time["images"] / 3600,
+            hours_after_freeze=phase_time.get("latents", 0.0) / 3600,
+            hours_total=meta["wall_clock_s"] / 3600,
+            agent_steps_per_s_before_freeze=rate("images"),
+            agent_steps_per_s_after_freeze=rate("latents"),
+            peak_memory_mb=meta.get("peak_rss_mb"),
+            replay_capacity_before_freeze=capacity["images"],
+            replay_capacity_after_freeze=capacity.get("latents"),
             # Plain CURL-SAC runs every agent step at the pre-freeze cost; the average over
             # the pixel phase includes the update-free warm-up steps, so this is a lower bound.
-            plain_curl_sac_hours_estimate=pixel_step_s * agent_steps / 3600,
+            plain_curl_sac_hours_estimate=pixel_step_s * total_agent_steps / 3600,
             target={"eval_return_500k": TARGET_RETURN, "hours_total": TARGET_HOURS},
         )
-        out["target_met"] = (out["eval_return_mean_500k"] or 0) >= TARGET_RETURN and out["hours_total"] <= TARGET_HOURS
+        if summary:
+            out["target_met"] = (out["eval_return_mean_500k"] or 0) >= TARGET_RETURN and out[
+                "hours_total"
+            ] <= TARGET_HOURS
     out.update(platform.provenance())
     return out
 
