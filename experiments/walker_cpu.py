@@ -33,6 +33,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from seer_jax import platform
+from seer_jax.checkpoint import RunCheckpointer
 from seer_jax.logging import read_eval
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -62,18 +63,6 @@ def heartbeat(path: str, every_s: float = 30.0) -> None:
 
     write()
     threading.Thread(target=loop, daemon=True).start()
-
-
-def latest_checkpoint_meta(run_dir: str) -> dict:
-    """The JSON metadata of the run's latest checkpoint ({} when it has none)."""
-    root = os.path.join(run_dir, "checkpoints")
-    steps = sorted(int(d) for d in os.listdir(root) if d.isdigit()) if os.path.isdir(root) else []
-    for step in reversed(steps):
-        path = os.path.join(root, str(step), "meta", "metadata")
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
-    return {}
 
 
 def collect(run_dir: str, env_steps: int) -> dict:
@@ -112,21 +101,12 @@ def collect(run_dir: str, env_steps: int) -> dict:
         "processes": len(processes),
         "hours_all_processes": sum(p["alive"] - p["start"] for p in processes) / 3600,
     }
-    # A finished run reports its summary; an unfinished one its latest checkpoint (the
-    # same clocks, counted up to that checkpoint).
-    meta = summary or latest_checkpoint_meta(run_dir)
-    if meta:
-        phase_time = meta.get("phase_time") or {
-            "images": summary["hours_images"] * 3600,
-            "latents": summary["hours_latents"] * 3600,
-        }
-        phase_steps = meta.get("phase_steps") or {
-            name: summary[f"agent_steps_per_s_{name}"] * phase_time[name] for name in ("images", "latents")
-        }
-        capacity = meta.get("capacity") or {
-            "images": summary["capacity_images"],
-            "latents": summary["capacity_latents"],
-        }
+    # The clocks, step counts and capacities come from the latest checkpoint, finished run
+    # or not: train() writes one at the end of the run too.
+    latest = RunCheckpointer(run_dir).latest_meta()
+    if latest is not None:
+        meta = latest[1]
+        phase_time, phase_steps, capacity = meta["phase_time"], meta["phase_steps"], meta["capacity"]
         total_agent_steps = env_steps // cfg["action_repeat"]
         pixel_step_s = phase_time["images"] / max(phase_steps["images"], 1)
 

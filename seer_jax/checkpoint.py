@@ -79,6 +79,19 @@ class RunCheckpointer:
                 + "the previous checkpoint is intact."
             ) from None
 
+    def latest_meta(self) -> tuple[int, dict[str, Any]] | None:
+        """The newest readable checkpoint's JSON metadata as ``(step, meta)``, without
+        reading its arrays; None when the run has no readable checkpoint. For reports on a
+        run (finished or not) from outside the training process."""
+        import orbax.checkpoint as ocp
+
+        for step in reversed(self.steps()):
+            try:
+                return step, self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+            except Exception:  # a damaged checkpoint: report from the next older one
+                continue
+        return None
+
     def restore_latest(
         self, template_for: Callable[[dict[str, Any]], Any], max_step: int | None = None
     ) -> tuple[int, Any, dict[str, Any]] | None:

@@ -181,7 +181,12 @@ def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_resume_with_other_config_is_refused(tmp_path):
+    assert RunCheckpointer(str(tmp_path / "cut")).latest_meta() is None  # no run yet
     assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+    # The latest checkpoint's metadata is readable on its own (the reports use it).
+    step, meta = RunCheckpointer(str(tmp_path / "cut")).latest_meta()
+    assert step == 15 and sum(meta["phase_steps"].values()) == 15
+    assert meta["env_steps"] == 15 * 8  # cartpole_swingup repeats each action 8 times
     with pytest.raises(ConfigError, match="different configuration.*batch_size"):
         train(dmc_cfg(tmp_path / "cut", batch_size=16))
 
