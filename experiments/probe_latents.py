@@ -1,14 +1,13 @@
 #!/usr/bin/env python
-"""How much of the walker's state do SEER's frozen latents carry? A linear probe.
+"""How much of the walker's state do SEER's frozen latents carry? Linear and MLP probes.
 
 After the freeze the SAC heads see only the 50-number latents of the frozen encoder. This
 script plays episodes of a DeepMind Control task with a run's policy (exploring, as in
 training), keeps each step's pixel stack (the standard 100x100 images, centre crop) and
 the task's true state variables (walker: 14 orientations, the torso height, 9
-velocities, and the torso's forward speed that the walk reward asks for), encodes the stacks with the run's frozen encoder, and fits a ridge
-regression and a small MLP from latents to state on some episodes and scores them (R^2) on
-the others.
-The same probe on a freshly initialised encoder is the floor: what random convolutional
+velocities, and the torso's forward speed that the walk reward asks for), encodes the
+stacks with the run's frozen encoder, and fits a ridge regression and a small MLP from
+latents to state on some episodes and scores them (R^2) on the others. The same probe on a freshly initialised encoder is the floor: what random convolutional
 features already give.
 
     python experiments/probe_latents.py runs/walker_cpu   # -> docs/results/probe_latents_walker_walk.json
@@ -35,8 +34,12 @@ def r2_by_group(x_tr, y_tr, x_te, y_te, groups, ridge=1e-3):
     xt, xe = (x_tr - mu) / sd, (x_te - mu) / sd
     xt, xe = np.c_[xt, np.ones(len(xt))], np.c_[xe, np.ones(len(xe))]
     w = np.linalg.solve(xt.T @ xt + ridge * len(xt) * np.eye(xt.shape[1]), xt.T @ y_tr)
-    pred = xe @ w
-    r2 = 1 - ((y_te - pred) ** 2).sum(0) / (((y_te - y_te.mean(0)) ** 2).sum(0) + 1e-12)
+    return _r2_by_group(y_te, xe @ w, groups)
+
+
+def _r2_by_group(y, pred, groups):
+    """R^2 of ``pred`` against ``y`` per column, averaged over each group's columns."""
+    r2 = 1 - ((y - pred) ** 2).sum(0) / (((y - y.mean(0)) ** 2).sum(0) + 1e-12)
     return {name: float(np.mean(r2[cols])) for name, cols in groups.items()}
 
 
@@ -85,9 +88,7 @@ def mlp_r2_by_group(x_tr, y_tr, x_te, y_te, groups, seed=0, steps=3000):
         params, opt = step(params, opt)
         if (i + 1) % 25 == 0 and float(val(params)) < best_loss:
             best, best_loss = params, float(val(params))
-    pred = np.asarray(f(best, xe), np.float64) * ysd + ymu
-    r2 = 1 - ((y_te - pred) ** 2).sum(0) / (((y_te - y_te.mean(0)) ** 2).sum(0) + 1e-12)
-    return {name: float(np.mean(r2[cols])) for name, cols in groups.items()}
+    return _r2_by_group(y_te, np.asarray(f(best, xe), np.float64) * ysd + ymu, groups)
 
 
 def main() -> int:
@@ -133,6 +134,7 @@ def main() -> int:
 
     act = jax.jit(lambda s, o, k: agent.act(s, o, k, True))
     task = env._env.task
+    has_speed = hasattr(env.physics, "horizontal_velocity")  # walker: the speed its walk reward asks for
     stacks, states, episode = [], [], []
     key = jax.random.PRNGKey(args.seed)
     t0 = time.time()
@@ -140,7 +142,7 @@ def main() -> int:
         ts = env.reset()
         while True:
             obs = task.get_observation(env.physics)
-            extra = [env.physics.horizontal_velocity()] if hasattr(env.physics, "horizontal_velocity") else []
+            extra = [env.physics.horizontal_velocity()] if has_speed else []
             states.append(np.concatenate([np.ravel(v) for v in obs.values()] + [np.ravel(extra)]))
             stacks.append(ts.observation)
             episode.append(ep)
@@ -153,7 +155,7 @@ def main() -> int:
     for name, v in task.get_observation(env.physics).items():
         cols[name] = list(range(i, i + np.size(v)))
         i += np.size(v)
-    if hasattr(env.physics, "horizontal_velocity"):  # walker: the speed its walk reward asks for
+    if has_speed:
         cols["horizontal_velocity (reward)"] = [i]
     y = np.asarray(states, np.float64)
     test = np.asarray(episode) >= args.episodes - max(1, args.episodes // 4)

@@ -79,15 +79,19 @@ class RunCheckpointer:
                 + "the previous checkpoint is intact."
             ) from None
 
+    def _meta(self, step: int) -> dict[str, Any]:
+        """The JSON metadata of the checkpoint at ``step`` (raises if it cannot be read)."""
+        import orbax.checkpoint as ocp
+
+        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
     def latest_meta(self) -> tuple[int, dict[str, Any]] | None:
         """The newest readable checkpoint's JSON metadata as ``(step, meta)``, without
         reading its arrays; None when the run has no readable checkpoint. For reports on a
         run (finished or not) from outside the training process."""
-        import orbax.checkpoint as ocp
-
         for step in reversed(self.steps()):
             try:
-                return step, self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+                return step, self._meta(step)
             except Exception:  # a damaged checkpoint: report from the next older one
                 continue
         return None
@@ -107,7 +111,7 @@ class RunCheckpointer:
         problems: list[str] = []
         for step in reversed(steps):
             try:
-                meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+                meta = self._meta(step)
                 if meta.get("version") != VERSION:
                     raise CheckpointError(
                         f"it was written by another version of seer_jax (layout {meta.get('version')}, this one reads {VERSION})"
