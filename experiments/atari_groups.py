@@ -2,7 +2,8 @@
 
 A group is one (game, variant) trained for several seeds in one process (a vmapped seed
 axis): its folder is ``RUNS/GAME-VARIANT`` with one ``seedS`` folder per seed (just the
-group folder when there is one seed). A finished seed has ``summary.json``; an
+group folder when there is one seed, unless ``seed_folders`` asks for ``seedS`` then too,
+so that seeds trained one process at a time and together share one layout). A finished seed has ``summary.json``; an
 interrupted group resumes from its last common checkpoint when trained again.
 """
 
@@ -22,10 +23,10 @@ def group_dir(runs: str, game: str, variant: str) -> str:
     return os.path.join(runs, f"{game}-{variant}")
 
 
-def seed_dir(runs: str, game: str, variant: str, seed: int, seeds: list[int]) -> str:
+def seed_dir(runs: str, game: str, variant: str, seed: int, seeds: list[int], seed_folders: bool = False) -> str:
     """Where ``train()`` writes ``seed`` of a group trained with ``seeds``."""
     g = group_dir(runs, game, variant)
-    return os.path.join(g, f"seed{seed}") if len(seeds) > 1 else g
+    return os.path.join(g, f"seed{seed}") if len(seeds) > 1 or seed_folders else g
 
 
 def finished(run_dir: str) -> bool:
@@ -33,26 +34,38 @@ def finished(run_dir: str) -> bool:
 
 
 def train_group(
-    runs: str, game: str, variant: str, seeds: list[int], freeze_step: int | None = None, **config: Any
+    runs: str,
+    game: str,
+    variant: str,
+    seeds: list[int],
+    freeze_step: int | None = None,
+    seed_folders: bool = False,
+    **config: Any,
 ) -> bool:
     """Train (or resume) one group unless every seed has finished; True when it trained.
 
-    ``freeze_step``: the SEER variant's freeze (default 50,004 agent steps); ``config``:
-    further :class:`seer_jax.train.TrainConfig` fields (env_steps, ...)."""
+    ``freeze_step``: the SEER variant's freeze (default 50,004 agent steps);
+    ``seed_folders``: a single seed trains in ``seedS`` too (see :func:`seed_dir`);
+    ``config``: further :class:`seer_jax.train.TrainConfig` fields (env_steps, ...)."""
     variant_config = dict(VARIANTS[variant])
     if variant == "seer" and freeze_step is not None:
         variant_config["freeze_step"] = freeze_step
     from seer_jax.train import TrainConfig, train
 
-    if all(finished(seed_dir(runs, game, variant, s, seeds)) for s in seeds):
+    if all(finished(seed_dir(runs, game, variant, s, seeds, seed_folders)) for s in seeds):
         return False
-    print(f"== {game} {LABELS[variant]} seeds {seeds} -> {group_dir(runs, game, variant)}", flush=True)
+    run_dir = (
+        group_dir(runs, game, variant)
+        if len(seeds) > 1
+        else seed_dir(runs, game, variant, seeds[0], seeds, seed_folders)
+    )
+    print(f"== {game} {LABELS[variant]} seeds {seeds} -> {run_dir}", flush=True)
     train(
         TrainConfig(
             task=game,
             seed=seeds[0],
             seeds=list(seeds) if len(seeds) > 1 else None,
-            run_dir=group_dir(runs, game, variant),
+            run_dir=run_dir,
             progress=False,
             **variant_config,
             **config,

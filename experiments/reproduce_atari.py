@@ -2,20 +2,25 @@
 """Reproduce the SEER paper's Atari table: Rainbow (DER) + SEER at 500k agent steps.
 
     python experiments/reproduce_atari.py                         # all 8 games, SEER, then the baseline
-    python experiments/reproduce_atari.py --games alien krull     # some games
+    python experiments/reproduce_atari.py --games alien krull     # train some games (the table keeps all)
     python experiments/reproduce_atari.py --variants seer         # SEER only
     python experiments/reproduce_atari.py --collect-only          # rewrite the results from the runs
 
 Per game: DER + SEER for 500k agent steps (2M frames), freeze at agent step 50,004,
-seeds 0, 1, 2 trained together in one process (a vmapped seed axis), with the paper's
-constrained memory: the bytes of 10k image transitions, which hold ~30k latent
-transitions after the freeze; then the same without SEER (plain DER in the same
-memory), the paper's comparison. All SEER games run before the first baseline.
+seeds 0, 1, 2, with the paper's constrained memory: the bytes of 10k image transitions,
+which hold ~30k latent transitions after the freeze; then the same without SEER (plain
+DER in the same memory), the paper's comparison. All SEER games run before the first
+baseline. Seeds train one process at a time by default (``--seeds-per-process 3`` trains
+a game's seeds together on a vmapped seed axis): on two CPU cores both give the same
+summed throughput (``docs/results/bench_seeds.json``), and one seed finishes in about
+1.5 h where three together take ~4 h, longer than a working session.
 
-Each (game, variant) trains in ``runs/atari_500k/GAME-VARIANT/seedS``. A finished
-group is skipped and an interrupted one resumes from its last checkpoint (every 50k
-agent steps), so the script can be stopped and started again at any time. After each
-finished group the results are rewritten:
+Each seed trains in ``runs/atari_500k/GAME-VARIANT/seedS``. A finished seed is skipped
+and an interrupted one resumes from its last checkpoint (every 50k agent steps), so the
+script can be stopped and started again at any time. Finished seeds are also recorded in
+``docs/results/atari_500k.json`` (summary and curve): a fresh checkout without
+``runs/`` keeps them and trains only the seeds that are not there. After each finished
+seed the results are rewritten:
 
 * ``docs/results/atari_500k.csv``: game, variant, seed, final score, score at 100k,
   human-normalised final score, wall-clock hours, replay capacity before/after the freeze;
@@ -54,32 +59,66 @@ CSV_FIELDS = [
     "wall_clock_h",
     "capacity_before_freeze",
     "capacity_after_freeze",
+    "seeds_in_process",
+    "finished_utc",
 ]
 
 
-def collect(args) -> dict:
+def recorded(path: str) -> dict:
+    """The finished seeds of an earlier ``atari_500k.json``: ``{"game/variant/seed": (row,
+    curve)}`` (empty when there is none)."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        old = json.load(f)
+    out = {}
+    for row in old.get("rows", []):
+        if row.get("finished"):
+            key = f"{row['game']}/{row['variant']}/{row['seed']}"
+            out[key] = (row, old.get("curves", {}).get(key, []))
+    return out
+
+
+def collect(args, earlier: dict) -> dict:
+    """The table from the seeds' run folders; a seed finished in ``earlier`` (see
+    :func:`recorded`) whose folder is gone or unfinished keeps its recorded row. The table
+    always covers every game and variant (and every recorded seed), whatever ``--games``,
+    ``--variants`` and ``--seeds`` selected for training, so that no rewrite drops a row."""
+    import datetime
+
     import numpy as np
 
     from seer_jax.envs.atari import human_normalized, reference_scores
 
     refs = reference_scores()
     rows, curves, games = [], {}, {}
-    for game in args.games:
+    seeds = sorted(set(args.seeds) | {int(key.rsplit("/", 1)[1]) for key in earlier})
+    for game in GAMES:
         g = games[game] = {"paper_rainbow_seer": refs[game].get("rainbow_seer_paper"), "variants": {}}
         g["paper_human_normalized"] = (
             human_normalized(game, g["paper_rainbow_seer"], refs) if g["paper_rainbow_seer"] is not None else None
         )
-        for variant in args.variants:
+        for variant in VARIANTS:
             finals = []
-            for seed in args.seeds:
-                r = seed_result(seed_dir(args.runs, game, variant, seed, args.seeds))
+            for seed in seeds:
+                key = f"{game}/{variant}/{seed}"
+                run_dir = seed_dir(args.runs, game, variant, seed, seeds, seed_folders=True)
+                r = seed_result(run_dir)
+                if not r["finished"] and key in earlier:
+                    row, curve = earlier[key]
+                    rows.append(row)
+                    curves[key] = curve
+                    finals.append(row["final_score"])
+                    continue
                 s = r["summary"]
                 final = s.get("final_eval_return_mean") if r["finished"] else None
                 if final is not None:
                     finals.append(final)
-                curves[f"{game}/{variant}/{seed}"] = [
-                    {"env_steps": c["env_steps"], "return_mean": c["return_mean"]} for c in r["curve"]
-                ]
+                curves[key] = [{"env_steps": c["env_steps"], "return_mean": c["return_mean"]} for c in r["curve"]]
+                done_at = None
+                if r["finished"]:
+                    mtime = os.path.getmtime(os.path.join(run_dir, "summary.json"))
+                    done_at = datetime.datetime.fromtimestamp(mtime, datetime.UTC).strftime("%Y-%m-%d %H:%M")
                 rows.append(
                     {
                         "game": game,
@@ -92,6 +131,8 @@ def collect(args) -> dict:
                         "wall_clock_h": None if not s else s["wall_clock_s"] / 3600,
                         "capacity_before_freeze": s.get("capacity_images"),
                         "capacity_after_freeze": s.get("capacity_latents"),
+                        "seeds_in_process": s.get("seeds_in_process", 1) if s else None,
+                        "finished_utc": done_at,
                     }
                 )
             g["variants"][variant] = {
@@ -106,7 +147,7 @@ def collect(args) -> dict:
         "replay_budget_mb": args.budget_mb,
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
-        "seeds": args.seeds,
+        "seeds": seeds,
         "games": games,
         "rows": rows,
         "curves": curves,
@@ -149,12 +190,13 @@ def write_page(result: dict, path: str) -> None:
         "Generated by `experiments/reproduce_atari.py` from the runs; numbers in",
         "`docs/results/atari_500k.csv` (per seed) and `docs/results/atari_500k.json` (with curves).",
         f"DER + SEER with the freeze at agent step {result['freeze_step']:,}, {result['agent_steps']:,} agent steps,",
-        f"seeds {', '.join(map(str, result['seeds']))} in one process, replay memory of "
+        f"seeds {', '.join(map(str, result['seeds']))}, replay memory of "
         f"{result['replay_budget_mb'] * 2**20 / ATARI_IMAGE_TRANSITION_BYTES:,.0f} image transitions",
         f"({result['replay_budget_mb']:.1f} MB); the baseline is plain DER in the same memory. Scores are the",
         f"mean over each seed's final evaluation ({result['eval_episodes']} full games, noise-free network, epsilon 0.001),",
-        "then the mean ± std over seeds; HNS = human-normalised score; wall-clock is the",
-        "process's, which trains the seeds of a game together.",
+        "then the mean ± std over seeds; HNS = human-normalised score. The CSV gives each seed's",
+        "wall-clock, the seeds its process trained together, and when it finished (UTC); the",
+        "command, date and machine below are the latest rewrite's.",
         "",
         f"`{result['command']}`, {result['date']}, {result['machine']}.",
         "",
@@ -202,6 +244,12 @@ def main() -> int:
     p.add_argument("--games", nargs="+", choices=GAMES, default=GAMES, metavar="GAME", help=", ".join(GAMES))
     p.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=["seer", "der"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument(
+        "--seeds-per-process",
+        type=int,
+        default=1,
+        help="seeds trained together in one process (a vmapped seed axis; default 1: one at a time)",
+    )
     p.add_argument("--agent-steps", type=int, default=500_000)
     p.add_argument(
         "--freeze-step", type=int, default=VARIANTS["seer"]["freeze_step"], help="SEER's freeze (agent steps)"
@@ -216,12 +264,16 @@ def main() -> int:
     p.add_argument("--out", default=os.path.join(ROOT, "docs"))
     p.add_argument("--collect-only", action="store_true")
     args = p.parse_args()
+    if args.seeds_per_process < 1:
+        p.error(f"--seeds-per-process must be at least 1, got {args.seeds_per_process}")
     results_dir = os.path.join(args.out, "results")
     os.makedirs(results_dir, exist_ok=True)
+    table = os.path.join(results_dir, "atari_500k.json")
+    earlier = recorded(table)
 
     def write() -> dict:
-        result = collect(args)
-        with open(os.path.join(results_dir, "atari_500k.json"), "w") as f:
+        result = collect(args, earlier)
+        with open(table, "w") as f:
             json.dump(result, f, indent=2)
         write_csv(result, os.path.join(results_dir, "atari_500k.csv"))
         plot(result, os.path.join(results_dir, "atari_500k.png"))
@@ -230,22 +282,29 @@ def main() -> int:
 
     if not args.collect_only:
         # Every SEER game first: the table's target; the baselines as compute allows.
+        k = args.seeds_per_process
         for variant in args.variants:
             for game in args.games:
-                trained = train_group(
-                    args.runs,
-                    game,
-                    variant,
-                    args.seeds,
-                    freeze_step=args.freeze_step,
-                    env_steps=args.agent_steps,
-                    replay_budget_mb=args.budget_mb,
-                    eval_every=args.eval_every,
-                    eval_episodes=args.eval_episodes,
-                    checkpoint_every=args.checkpoint_every,
-                )
-                if trained:
-                    write()
+                for chunk in [args.seeds[i : i + k] for i in range(0, len(args.seeds), k)]:
+                    todo = [s for s in chunk if f"{game}/{variant}/{s}" not in earlier]
+                    if not todo:
+                        print(f"skipped: {game} {variant} seeds {chunk}, finished and recorded in {table}", flush=True)
+                        continue
+                    trained = train_group(
+                        args.runs,
+                        game,
+                        variant,
+                        todo,
+                        seed_folders=True,
+                        freeze_step=args.freeze_step,
+                        env_steps=args.agent_steps,
+                        replay_budget_mb=args.budget_mb,
+                        eval_every=args.eval_every,
+                        eval_episodes=args.eval_episodes,
+                        checkpoint_every=args.checkpoint_every,
+                    )
+                    if trained:
+                        write()
     result = write()
     print(json.dumps({g: {v: d["mean"] for v, d in r["variants"].items()} for g, r in result["games"].items()}))
     return 0

@@ -1,8 +1,10 @@
 """experiments/reproduce_atari.py on a tiny configuration: both variants of one real game,
-two seeds in one process, the results files, and a second start that skips finished work."""
+two seeds, the results files, a second start that skips finished work, and a fresh
+checkout (no run folders) that keeps the recorded seeds and trains only the new one."""
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,29 +13,72 @@ SCRIPT = [sys.executable, os.path.join(ROOT, "experiments", "reproduce_atari.py"
 
 
 def test_reproduce_atari_tiny_table_and_skip(tmp_path):
-    args = [
-        *("--games", "alien", "--seeds", "0", "1", "--agent-steps", "400", "--freeze-step", "200"),
-        *("--eval-every", "200", "--eval-episodes", "1", "--budget-mb", "2", "--checkpoint-every", "200"),
-        *("--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "docs")),
-    ]
+    def args(*seeds):
+        return [
+            *("--games", "alien", "--seeds", *map(str, seeds), "--agent-steps", "400", "--freeze-step", "200"),
+            *("--eval-every", "200", "--eval-episodes", "1", "--budget-mb", "2", "--checkpoint-every", "200"),
+            *("--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "docs")),
+        ]
+
     env = dict(os.environ, SEER_JAX_NO_REEXEC="1")
-    r = subprocess.run(SCRIPT + args, capture_output=True, text=True, env=env, timeout=600)
+    # Two seeds together on a seed axis; the fresh start below trains one per process.
+    first = args(0, 1) + ["--seeds-per-process", "2"]
+    r = subprocess.run(SCRIPT + first, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("== alien") == 2  # SEER, then the baseline
-    with open(tmp_path / "docs" / "results" / "atari_500k.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    for variant in ("seer", "der"):
+        for seed in (0, 1):
+            assert os.path.exists(tmp_path / "runs" / f"alien-{variant}" / f"seed{seed}" / "summary.json")
+    table = tmp_path / "docs" / "results" / "atari_500k.csv"
+
+    def read_rows():
+        with open(table, newline="") as f:
+            all_rows = list(csv.DictReader(f))
+        # The table lists every game of the paper's; only alien was trained.
+        assert {x["finished"] for x in all_rows if x["game"] != "alien"} == {"False"}
+        assert len({x["game"] for x in all_rows}) == 8
+        return [x for x in all_rows if x["game"] == "alien"]
+
+    rows = read_rows()
     assert [(x["variant"], x["seed"]) for x in rows] == [("seer", "0"), ("seer", "1"), ("der", "0"), ("der", "1")]
     for x in rows:
         assert x["finished"] == "True" and float(x["final_score"]) >= 0
         assert int(x["capacity_before_freeze"]) > 0
+        assert x["seeds_in_process"] == "2" and x["finished_utc"].startswith("20")
     # SEER grows the capacity from the same bytes at the freeze (here up to the run's length);
     # plain DER has no latents.
     assert int(rows[0]["capacity_after_freeze"]) > int(rows[0]["capacity_before_freeze"])
     assert rows[2]["capacity_after_freeze"] == ""
     page = (tmp_path / "docs" / "atari_500k.md").read_text()
-    assert "| alien | 1,172.6 |" in page and "Games remaining: none." in page
+    assert "| alien | 1,172.6 |" in page and "Games finished (all 2 SEER seeds): 1 of 8" in page
+    assert "Games remaining: amidar," in page
     assert os.path.exists(tmp_path / "docs" / "results" / "atari_500k.png")
 
-    again = subprocess.run(SCRIPT + args, capture_output=True, text=True, env=env, timeout=600)
+    again = subprocess.run(SCRIPT + first, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "== alien" not in again.stdout  # finished groups are skipped
+    assert "== alien" not in again.stdout  # finished seeds are skipped
+    assert again.stdout.count("skipped: alien") == 2
+
+    # A fresh checkout: the committed table holds the finished seeds, the run folders are
+    # gone. Nothing recorded trains again, every recorded row keeps its scores (the DER
+    # rows too, though this start trains only SEER), and a new seed is added (one seed
+    # per process, the default).
+    shutil.rmtree(tmp_path / "runs")
+    third = subprocess.run(
+        SCRIPT + args(1, 2) + ["--variants", "seer"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert third.stdout.count("== alien") == 1 and "seeds [2]" in third.stdout
+    rows3 = read_rows()
+    assert [(x["variant"], x["seed"]) for x in rows3] == [
+        *[("seer", s) for s in "012"],
+        *[("der", s) for s in "012"],
+    ]
+    assert rows3[:2] == rows[:2] and rows3[3:5] == rows[2:4]
+    assert rows3[2]["finished"] == "True" and rows3[2]["seeds_in_process"] == "1"
+    assert rows3[5]["finished"] == "False"
+    assert os.path.exists(tmp_path / "runs" / "alien-seer" / "seed2" / "summary.json")
