@@ -104,7 +104,6 @@ def main() -> int:
     import orbax.checkpoint as ocp
 
     from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig
-    from seer_jax.augment import center_crop
     from seer_jax.checkpoint import RunCheckpointer
     from seer_jax.envs.dmc import DMCPixels
 
@@ -127,10 +126,7 @@ def main() -> int:
     as_jnp = lambda t: jax.tree_util.tree_map(jnp.asarray, t)
     trained = fresh.replace(critic=as_jnp(arrays["critic"]), actor=as_jnp(arrays["actor"]))
 
-    @jax.jit
-    def latents(state, stacks):
-        h = agent._conv(state.critic["conv"], center_crop(stacks, agent.config.crop_size))
-        return agent._proj(state.critic["critic_proj"], h), agent._proj(state.actor["actor_proj"], h)
+    latents = jax.jit(agent.latents)
 
     act = jax.jit(lambda s, o, k: agent.act(s, o, k, True))
     task = env._env.task
@@ -172,7 +168,8 @@ def main() -> int:
     for label, state in (("frozen encoder (run)", trained), ("fresh encoder (random init)", fresh)):
         zc, za = [], []
         for j in range(0, len(stacks), 256):
-            c, a = latents(state, jnp.asarray(np.stack(stacks[j : j + 256])))
+            z = latents(state, jnp.asarray(np.stack(stacks[j : j + 256])))
+            c, a = z["critic"], z["actor"]
             zc.append(np.asarray(c))
             za.append(np.asarray(a))
         for which, z in (("critic latent", np.concatenate(zc)), ("actor latent", np.concatenate(za))):

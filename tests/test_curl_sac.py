@@ -197,6 +197,24 @@ def test_act_shapes_and_bounds(agent):
     np.testing.assert_array_equal(a_det, a_det2)
 
 
+def test_latents_are_what_act_sees(agent):
+    # The public latents(): both heads' centre-crop latents of a batch; the deterministic
+    # action is the policy mean of the actor latent, and each row is its stack's alone.
+    state = agent.init(jax.random.PRNGKey(0))
+    obs = jnp.asarray(np.random.default_rng(4).integers(0, 255, (3, *agent.obs_shape), dtype=np.uint8))
+    z = jax.jit(agent.latents)(state, obs)
+    d = agent.config.latent_dim
+    assert z["critic"].shape == (3, d) and z["actor"].shape == (3, d) and z["critic"].dtype == jnp.float32
+    assert not np.allclose(np.asarray(z["critic"]), np.asarray(z["actor"]))  # two projections
+    mean, _ = agent.pi.apply({"params": state.actor["trunk"]}, z["actor"])
+    np.testing.assert_allclose(
+        np.asarray(jnp.tanh(mean)), np.asarray(agent.act(state, obs, jax.random.PRNGKey(1), False)), atol=1e-5
+    )
+    one = agent.latents(state, obs[1:2])
+    for name in ("critic", "actor"):
+        np.testing.assert_allclose(np.asarray(one[name][0]), np.asarray(z[name][1]), rtol=1e-5, atol=1e-5)
+
+
 def test_frozen_observe_stores_encode_and_acts_like_act(agent):
     # observe() batches the centre crop and the stored crops into one conv pass: it must
     # compute what encode() and act() compute

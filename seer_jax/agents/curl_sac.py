@@ -246,13 +246,23 @@ class CurlSac:
         action, _ = self._policy(state.actor["trunk"], za[:1], k_act)
         return item, action[0]
 
+    def _centre_features(self, state: CurlSacState, obs: jax.Array) -> jax.Array:
+        """The conv features of the centre crop of a batch of stacks (what acting sees)."""
+        return self._conv(state.critic["conv"], center_crop(obs, self.config.crop_size))
+
+    def latents(self, state: CurlSacState, obs: jax.Array) -> dict[str, jax.Array]:
+        """The critic's and the actor's latents (``{"critic", "actor"}``, each ``(B,
+        latent_dim)`` float32) of a batch of uint8 stacks ``(B, stack, H, W, 3)``, from
+        the centre crop as :meth:`act` sees them: for probing what the encoder carries."""
+        h = self._centre_features(state, obs)
+        return {"critic": self._proj(state.critic["critic_proj"], h), "actor": self._proj(state.actor["actor_proj"], h)}
+
     def act(self, state: CurlSacState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
         """Action for ``obs`` ``(stack, H, W, 3)`` uint8 (or a batch of them), from the
         centre crop; a policy sample when ``explore`` else the mean. ``explore`` must be
         static under jit."""
         single = obs.ndim == 4
-        x = center_crop(obs[None] if single else obs, self.config.crop_size)
-        z = self._proj(state.actor["actor_proj"], self._conv(state.critic["conv"], x))
+        z = self._proj(state.actor["actor_proj"], self._centre_features(state, obs[None] if single else obs))
         if explore:
             action, _ = self._policy(state.actor["trunk"], z, key)
         else:
