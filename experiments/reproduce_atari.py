@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 
@@ -64,13 +65,36 @@ CSV_FIELDS = [
 ]
 
 
-def recorded(path: str) -> dict:
+# The settings a recorded table must share with this start to be continued by it:
+# the table's key -> (the flag, its argparse name).
+SETTINGS = {
+    "agent_steps": ("--agent-steps", "agent_steps"),
+    "freeze_step": ("--freeze-step", "freeze_step"),
+    "replay_budget_mb": ("--budget-mb", "budget_mb"),
+    "eval_every": ("--eval-every", "eval_every"),
+    "eval_episodes": ("--eval-episodes", "eval_episodes"),
+}
+
+
+def recorded(path: str, args) -> dict:
     """The finished seeds of an earlier ``atari_500k.json``: ``{"game/variant/seed": (row,
-    curve)}`` (empty when there is none)."""
+    curve)}`` (empty when there is none). Raises ``SystemExit`` with what to do when that
+    table was made with other settings (continuing it would mix them, rewriting it would
+    drop its rows)."""
     if not os.path.exists(path):
         return {}
     with open(path) as f:
         old = json.load(f)
+    differ = [
+        f"{flag} {old[key]} (now {getattr(args, name)})"
+        for key, (flag, name) in SETTINGS.items()
+        if old.get(key) is not None and not math.isclose(float(old[key]), float(getattr(args, name)))
+    ]
+    if differ:
+        raise SystemExit(
+            f"error: {path} was made with {', '.join(differ)}; run with those settings to continue it, "
+            "or give another --out (and --runs) for a table with these."
+        )
     out = {}
     for row in old.get("rows", []):
         if row.get("finished"):
@@ -269,7 +293,7 @@ def main() -> int:
     results_dir = os.path.join(args.out, "results")
     os.makedirs(results_dir, exist_ok=True)
     table = os.path.join(results_dir, "atari_500k.json")
-    earlier = recorded(table)
+    earlier = recorded(table, args)
 
     def write() -> dict:
         result = collect(args, earlier)

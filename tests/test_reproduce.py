@@ -80,5 +80,10 @@ def test_reproduce_atari_tiny_table_and_skip(tmp_path):
     ]
     assert rows3[:2] == rows[:2] and rows3[3:5] == rows[2:4]
     assert rows3[2]["finished"] == "True" and rows3[2]["seeds_in_process"] == "1"
+    # A start with other settings refuses to touch the table (it would mix or drop rows).
+    other = [a if a != "400" else "600" for a in args(0)]
+    refused = subprocess.run(SCRIPT + other, capture_output=True, text=True, env=env, timeout=600)
+    assert refused.returncode != 0 and "--agent-steps 400 (now 600)" in refused.stderr
+    assert read_rows() == rows3
     assert rows3[5]["finished"] == "False"
     assert os.path.exists(tmp_path / "runs" / "alien-seer" / "seed2" / "summary.json")
