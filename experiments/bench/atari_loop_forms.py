@@ -90,9 +90,14 @@ def main() -> int:
 
     fused = jax.jit(fused_fn, donate_argnums=(0, 1))
 
-    def run_loop(lrs, state, n, learn_fn, pieces=None):
+    def start_episode(lrs, state, count):
+        """Reset the game and store its first observation (both forms, at each episode's end)."""
         ts = env.reset()
-        lrs, policy = observe(lrs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, 0), k_obs)
+        lrs, policy = observe(lrs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, count), k_obs)
+        return ts, lrs, policy
+
+    def run_loop(lrs, state, n, learn_fn, pieces=None):
+        ts, lrs, policy = start_episode(lrs, state, 0)
         times = []
         for t in range(n):
             t0 = time.perf_counter()
@@ -107,8 +112,7 @@ def main() -> int:
             state, _ = learn_fn(state, lrs, k_upd, traffic.step_index(t))
             t4 = time.perf_counter()
             if ts.last():
-                ts = env.reset()
-                lrs, policy = observe(lrs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, t), k_obs)
+                ts, lrs, policy = start_episode(lrs, state, t)
             times.append((t4 - t0) * 1e3)
             if pieces is not None:
                 pieces.append(((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3))
@@ -116,8 +120,7 @@ def main() -> int:
         return lrs, state, times
 
     def run_fused(lrs, state, n):
-        ts = env.reset()
-        lrs, policy = observe(lrs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, 0), k_obs)
+        ts, lrs, policy = start_episode(lrs, state, 0)
         times = []
         for t in range(n):
             t0 = time.perf_counter()
@@ -127,8 +130,7 @@ def main() -> int:
             host = (*host, np.bool_(False), np.int32(t), np.int32(t))
             lrs, state, _, policy = fused(lrs, state, *jax.device_put(host), k_obs, k_upd)
             if ts.last():
-                ts = env.reset()
-                lrs, policy = observe(lrs, state, *traffic.up(ts.observation, zero, 0.0, 1.0, True, t), k_obs)
+                ts, lrs, policy = start_episode(lrs, state, t)
             times.append((time.perf_counter() - t0) * 1e3)
         jax.block_until_ready(state)
         return lrs, state, times
