@@ -604,7 +604,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
                     f"seer_jax: restoring the environment by replaying {len(arrays['env']['history'])} recorded steps ...",
                     flush=True,
                 )
-            r.env.set_state(arrays["env"])
+                r.env.set_state(arrays["env"], report=_replay_reporter())
+            else:
+                r.env.set_state(arrays["env"])
             r.np_rng = np.random.default_rng()
             r.np_rng.bit_generator.state = meta["np_rng"]
             r.n_obs, r.episode_count, r.episode_return = meta["n_obs"], meta["episode_count"], meta["episode_return"]
@@ -941,6 +943,18 @@ def _blank_row(agent: Any) -> tuple:
     """Placeholder inputs for a seed that stores nothing this call (its write is False)."""
     shape = agent.obs_shape
     return (np.zeros(shape, np.uint8), np.zeros(agent.action_spec.shape, agent.action_spec.dtype), 0.0, 1.0, False)
+
+
+def _replay_reporter() -> Any:
+    """Progress lines for an Atari environment's replay on resume (it can take minutes)."""
+    start = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - start, 1e-9)
+        left = (total - done) / rate
+        print(f"  replayed {done:,} / {total:,} steps ({rate:,.0f}/s, {left / 60:.1f} min left)", flush=True)
+
+    return report
 
 
 def _stack_floats(per_seed: list[dict[str, float] | None], many: bool) -> Any:

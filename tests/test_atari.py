@@ -54,6 +54,26 @@ def test_eval_env_plays_whole_games_with_raw_rewards():
     assert env.last_game_score == total and total > 10
 
 
+def test_state_replay_restores_the_emulator_and_reports_progress():
+    env = AtariEnv("alien", seed=3, train=True)
+    env.reset()
+    rng = np.random.default_rng(3)
+    for _ in range(700):  # crosses life losses (reset after LAST)
+        env.step(rng.integers(env.num_actions))
+    state = env.get_state()
+    assert (state["history"] == -1).sum() >= 2
+    copy, calls = AtariEnv("alien", seed=3, train=True), []
+    copy.set_state(state, report=lambda done, total: calls.append((done, total)), report_every=300)
+    n = len(state["history"])
+    assert calls == [(300, n), (600, n), (n, n)]
+    for _ in range(50):  # the same emulator: the same frames and rewards from here on
+        a = rng.integers(env.num_actions)
+        ts, ts_copy = env.step(a), copy.step(a)
+        assert np.array_equal(ts.observation, ts_copy.observation) and ts.reward == ts_copy.reward
+    with pytest.raises(RuntimeError, match="freshly built"):
+        copy.set_state(state)
+
+
 def test_human_normalized():
     refs = {"alien": {"random": 227.8, "human": 7127.7}}
     assert human_normalized("alien", 227.8, refs) == 0.0

@@ -21,6 +21,7 @@ import collections
 import csv
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 import dm_env
@@ -172,15 +173,28 @@ class AtariEnv(dm_env.Environment):
             "score": np.asarray([self._game_score, np.nan if self.last_game_score is None else self.last_game_score]),
         }
 
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        """Restore what :meth:`get_state` returned (on a freshly built environment)."""
+    def set_state(
+        self,
+        state: dict[str, np.ndarray],
+        report: Callable[[int, int], None] | None = None,
+        report_every: int = 50_000,
+    ) -> None:
+        """Restore what :meth:`get_state` returned (on a freshly built environment).
+
+        The replay runs the emulator through every recorded step (about 1-2 ms each on a
+        CPU core, so minutes for a few hundred thousand steps); ``report(done, total)``,
+        when given, is called every ``report_every`` steps and at the end.
+        """
         if self._history:
             raise RuntimeError("AtariEnv.set_state needs a freshly built environment.")
-        for a in np.asarray(state["history"]).tolist():
+        history = np.asarray(state["history"]).tolist()
+        for i, a in enumerate(history, 1):
             if a == -1:
                 self.reset()
             else:
                 self.step(a)
+            if report is not None and (i % report_every == 0 or i == len(history)):
+                report(i, len(history))
         score, last = (float(v) for v in np.asarray(state["score"]))
         self._game_score, self.last_game_score = score, (None if last != last else last)
 
