@@ -297,8 +297,11 @@ def main() -> int:
 
     def write() -> dict:
         result = collect(args, earlier)
-        with open(table, "w") as f:
+        # The record of finished seeds: written whole or not at all (a stop mid-write
+        # must not lose the seeds recorded before).
+        with open(table + ".tmp", "w") as f:
             json.dump(result, f, indent=2)
+        os.replace(table + ".tmp", table)
         write_csv(result, os.path.join(results_dir, "atari_500k.csv"))
         plot(result, os.path.join(results_dir, "atari_500k.png"))
         write_page(result, os.path.join(args.out, "atari_500k.md"))
