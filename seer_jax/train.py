@@ -9,6 +9,7 @@ the action comes back.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -223,6 +224,35 @@ def make_observe(replay: replay_lib.Replay, agent, frozen: bool):
         return replay.add(replay_state, item, action, reward, discount, first), next_action
 
     return jax.jit(observe, donate_argnums=0)
+
+
+# The jitted per-step functions of recent runs, reused by a later `train` call in the same
+# process whose agent and buffer are the same (a sweep, a resumed run, the test suite):
+# jax keeps compiled programs per function object, so building new closures for every run
+# would trace and lower them again. Keys are the agents' and buffers' full descriptions.
+_JIT_CACHE: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+_JIT_CACHE_SIZE = 16
+
+
+def _cached_jit(key: tuple, build) -> Any:
+    """``build()``, or what it returned for the same ``key`` in a recent run."""
+    if key in _JIT_CACHE:
+        _JIT_CACHE.move_to_end(key)
+        return _JIT_CACHE[key]
+    value = _JIT_CACHE[key] = build()
+    while len(_JIT_CACHE) > _JIT_CACHE_SIZE:
+        _JIT_CACHE.popitem(last=False)
+    return value
+
+
+def _agent_key(agent) -> tuple:
+    return ("agent", type(agent), repr(agent.config), repr(agent.action_spec), repr(agent.obs_shape))
+
+
+@jax.jit
+def _select(mask, a, b):
+    """Per seed: ``a`` where ``mask``, else ``b`` (mask broadcast over trailing axes)."""
+    return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
 
 
 class HostTraffic:
@@ -493,6 +523,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         keys = jax.random.split(jax.random.PRNGKey(c.seed), 5)
         runs.append(_SeedRun(c, _resolved(c.run_dir), env, checkpointer, keys))
     agent = setting.make_agent(cfg, runs[0].env)
+    agent = _cached_jit(_agent_key(agent), lambda: agent)  # an equal agent of a recent run: its jits
     total = cfg.agent_steps
     max_slots = setting.max_slots(cfg)
     budget = int(replay_budget_mb * MB)
@@ -529,19 +560,24 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     def make_phase(name: str) -> _Phase:
         replay = image_replay if name == "images" else latent_replay()
         update = agent.update if name == "images" else agent.update_latent
-        if many:
-            learn = seeds_lib.make_learn(replay, update, batch_size, agent.n_step, agent.gamma)
-            observe = seeds_lib.make_observe(replay, agent, frozen=name == "latents")
-        else:
-            learn = make_learn(replay, update, batch_size, agent.n_step, agent.gamma)
-            observe = make_observe(replay, agent, frozen=name == "latents")
+        make_learn_fn, make_observe_fn = (
+            (seeds_lib.make_learn, seeds_lib.make_observe) if many else (make_learn, make_observe)
+        )
+        # The methods' functions are in the keys: a method replaced on the class is traced anew.
+        key = (_agent_key(agent), name, repr(replay), batch_size, many)
+        learn = _cached_jit(
+            ("learn", update.__func__, *key),
+            lambda: make_learn_fn(replay, update, batch_size, agent.n_step, agent.gamma),
+        )
+        observe = _cached_jit(
+            ("observe", type(agent).observe, *key), lambda: make_observe_fn(replay, agent, frozen=name == "latents")
+        )
         return _Phase(name, replay, learn, observe)
 
     traffic = HostTraffic(sharding=None if mesh is None else seeds_lib.seed_sharding(mesh))
     k_init, k_obs, k_update, k_eval, k_migrate = (stack([r.keys[j] for r in runs]) for j in range(5))
-    act = jax.jit(agent.act, static_argnums=3)
+    act = _cached_jit(("act", type(agent).act, _agent_key(agent)), lambda: jax.jit(agent.act, static_argnums=3))
     zero_action = np.zeros(agent.action_spec.shape, agent.action_spec.dtype)
-    select = jax.jit(lambda m, a, b: jnp.where(m.reshape(m.shape + (1,) * (a.ndim - 1)), a, b))
 
     def observe(phase, replay_state, agent_state, rows, write=None):
         """Store each seed's new observation and get the next exploration actions."""
@@ -774,7 +810,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
                 with traffic.guard():
                     replay_state, new_action = observe(phase, replay_state, agent_state, rows, write=done)
                     policy_action = (
-                        select(traffic.put(np.asarray(done)), new_action, policy_action) if many else new_action
+                        _select(traffic.put(np.asarray(done)), new_action, policy_action) if many else new_action
                     )
             env_steps = (step + 1) * action_repeat
             phase_steps[phase.name] += 1

@@ -94,10 +94,31 @@ def dmc_full(tmp_path_factory):
     return run_dir, train(dmc_cfg(run_dir))
 
 
+def _stopped(tmp_path_factory, stop):
+    run_dir = tmp_path_factory.mktemp(f"stopped{stop}") / "cut"
+    assert train(dmc_cfg(run_dir), stop_after=stop) is None
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def dmc_stopped(tmp_path_factory):
+    """Run folders of the tiny DMC run stopped at agent steps 15, 20 and 45 (made once;
+    each test works on its own copy)."""
+    made = {}
+
+    def copy(stop, to):
+        if stop not in made:
+            made[stop] = _stopped(tmp_path_factory, stop)
+        shutil.copytree(made[stop], to)
+        return to
+
+    return copy
+
+
 @pytest.mark.parametrize("stop", [20, 45])  # before the freeze (30) and after it
-def test_dmc_resume_is_exact(tmp_path, dmc_full, stop):
+def test_dmc_resume_is_exact(tmp_path, dmc_full, dmc_stopped, stop):
     full_dir, full = dmc_full
-    assert train(dmc_cfg(tmp_path / "cut"), stop_after=stop) is None
+    dmc_stopped(stop, tmp_path / "cut")
     resumed = train(dmc_cfg(tmp_path / "cut"))
     assert resumed["resumed"] and resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
     assert_same_run(full_dir, tmp_path / "cut")
@@ -150,9 +171,9 @@ def test_a_second_signal_stops_at_once_and_restores_the_handlers():
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_damaged_newest_checkpoint_falls_back_to_previous(tmp_path, dmc_full, capsys):
+def test_damaged_newest_checkpoint_falls_back_to_previous(tmp_path, dmc_full, dmc_stopped, capsys):
     full_dir, full = dmc_full
-    assert train(dmc_cfg(tmp_path / "cut"), stop_after=45) is None
+    dmc_stopped(45, tmp_path / "cut")
     ck = RunCheckpointer(str(tmp_path / "cut"))
     steps = ck.steps()
     assert steps[-1] == 45 and len(steps) == 2  # the last K=2 are kept
@@ -171,8 +192,8 @@ def test_damaged_newest_checkpoint_falls_back_to_previous(tmp_path, dmc_full, ca
     assert_same_run(full_dir, tmp_path / "cut")
 
 
-def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
-    assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+def test_no_readable_checkpoint_is_a_clear_error(tmp_path, dmc_stopped):
+    dmc_stopped(15, tmp_path / "cut")
     ck = RunCheckpointer(str(tmp_path / "cut"))
     for s in ck.steps():
         shutil.rmtree(os.path.join(ck.directory, str(s), "arrays"))
@@ -180,9 +201,9 @@ def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
         train(dmc_cfg(tmp_path / "cut"))
 
 
-def test_resume_with_other_config_is_refused(tmp_path):
-    assert RunCheckpointer(str(tmp_path / "cut")).latest_meta() is None  # no run yet
-    assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+def test_resume_with_other_config_is_refused(tmp_path, dmc_stopped):
+    assert RunCheckpointer(str(tmp_path / "empty")).latest_meta() is None  # no run yet
+    dmc_stopped(15, tmp_path / "cut")
     # The latest checkpoint's metadata is readable on its own (the reports use it).
     step, meta = RunCheckpointer(str(tmp_path / "cut")).latest_meta()
     assert step == 15 and sum(meta["phase_steps"].values()) == 15
@@ -191,10 +212,10 @@ def test_resume_with_other_config_is_refused(tmp_path):
         train(dmc_cfg(tmp_path / "cut", batch_size=16))
 
 
-def test_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+def test_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path, dmc_stopped, monkeypatch):
     import errno
 
-    assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+    dmc_stopped(15, tmp_path / "cut")
     before = RunCheckpointer(str(tmp_path / "cut")).steps()
 
     def no_space(self, *a, **k):
@@ -227,10 +248,10 @@ def test_non_finite_parameters_stop_the_run_and_keep_the_checkpoint(tmp_path, mo
     assert steps and f"agent step {steps[-1]}" in str(err.value)
 
 
-def test_checkpoint_from_another_version_is_refused(tmp_path):
+def test_checkpoint_from_another_version_is_refused(tmp_path, dmc_stopped):
     import json
 
-    assert train(dmc_cfg(tmp_path / "cut"), stop_after=15) is None
+    dmc_stopped(15, tmp_path / "cut")
     ck = RunCheckpointer(str(tmp_path / "cut"))
     for s in ck.steps():
         path = os.path.join(ck.directory, str(s), "meta", "metadata")
