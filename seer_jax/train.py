@@ -585,7 +585,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
 
     def arrays_template(meta):
         """The structure of a checkpoint's arrays (its phase decides the state's shape)."""
-        fresh = jax.eval_shape(agent.init, runs[0].keys[0])
+        fresh = agent.init(runs[0].keys[0])
         latents = meta["phase"] == "latents"
         return {
             "agent": jax.eval_shape(agent.freeze, fresh) if latents else fresh,
@@ -612,9 +612,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     # Loop state: everything below is saved in checkpoints.
     if restored[0] is None:
         start_step = 0
-        # Under jit: one compiled program instead of hundreds of op-by-op initialisers.
-        init = _cached_jit(("init", type(agent).init, _agent_key(agent)), lambda: jax.jit(agent.init))
-        agent_state = stack([init(r.keys[0]) for r in runs])
+        agent_state = stack([agent.init(r.keys[0]) for r in runs])
         phase = make_phase("images")
         replay_state = seeds_lib.shard(seeds_lib.init(phase.replay, n), mesh) if many else phase.replay.init()
         metrics = prev_metrics = None
