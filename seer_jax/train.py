@@ -482,6 +482,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     an interrupted run would. A SIGTERM or Ctrl-C during the training loop stops it at the
     end of the current agent step with a checkpoint there, then raises
     :class:`TrainingStopped` (a second signal stops at once).
+
+    Calling ``train`` again in the same process with an equal agent and buffer (a sweep
+    over seeds, a resume) reuses the previous runs' jitted step functions instead of
+    tracing and compiling them again.
     """
     cfg = cfg.resolved()
     # resolved() has set every default: typed locals for the fields used below
