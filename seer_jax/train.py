@@ -555,8 +555,16 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     # vmapped, and sharded across the devices there are.
     mesh = seeds_lib.seed_mesh(n) if many else None
 
+    def place(tree: Any) -> Any:
+        """Put loop state where it lives: the seed axis's devices, or the default device.
+        Every state array is committed to its device, whether built fresh or restored
+        from a checkpoint (restored arrays come back committed): jit compiles a separate
+        program per commitment, and a resumed run must run the very programs the
+        uninterrupted run runs, to compute the same bits."""
+        return seeds_lib.shard(tree, mesh) if mesh is not None else jax.device_put(tree, jax.devices()[0])
+
     def stack(trees: list) -> Any:
-        return seeds_lib.shard(seeds_lib.stack(trees), mesh) if many else trees[0]
+        return place(seeds_lib.stack(trees) if many else trees[0])
 
     def take(tree: Any, i: int) -> Any:
         return seeds_lib.take(tree, i) if many else tree
@@ -589,7 +597,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
 
     def arrays_template(meta):
         """The structure of a checkpoint's arrays (its phase decides the state's shape)."""
-        fresh = agent.init(runs[0].keys[0])
+        fresh = jax.eval_shape(agent.init, runs[0].keys[0])
         latents = meta["phase"] == "latents"
         return {
             "agent": jax.eval_shape(agent.freeze, fresh) if latents else fresh,
@@ -616,9 +624,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     # Loop state: everything below is saved in checkpoints.
     if restored[0] is None:
         start_step = 0
-        agent_state = stack([agent.init(r.keys[0]) for r in runs])
+        # Under jit: one compiled program instead of hundreds of op-by-op initialisers.
+        init = _cached_jit(("init", type(agent).init, _agent_key(agent)), lambda: jax.jit(agent.init))
+        agent_state = stack([init(r.keys[0]) for r in runs])
         phase = make_phase("images")
-        replay_state = seeds_lib.shard(seeds_lib.init(phase.replay, n), mesh) if many else phase.replay.init()
+        replay_state = place(seeds_lib.init(phase.replay, n) if many else phase.replay.init())
         metrics = prev_metrics = None
         phase_time = {"images": 0.0, "latents": 0.0}
         phase_steps = {"images": 0, "latents": 0}
@@ -750,7 +760,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             replay_state = seeds_lib.migrate(
                 old_replay, replay_state, phase.replay, agent.encode, agent_state, k_migrate, cfg.migrate_chunk
             )
-            replay_state = seeds_lib.shard(replay_state, mesh)
+            replay_state = place(replay_state)
         else:
             agent_state = agent.freeze(agent_state)
             frozen_state = agent_state

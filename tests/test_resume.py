@@ -127,12 +127,23 @@ def test_dmc_resume_is_exact(tmp_path, dmc_full, dmc_stopped, stop):
     assert resumed["peak_rss_mb"] >= full["peak_rss_mb"] * 0.5 > 0
 
 
+def compiled_programs():
+    """How many programs jit holds for each per-step function ``train`` keeps for reuse."""
+    from seer_jax import train as train_lib
+
+    return {k: f._cache_size() for k, f in train_lib._JIT_CACHE.items() if hasattr(f, "_cache_size")}
+
+
 def test_atari_resume_is_exact(tmp_path):
     full = train(atari_cfg(tmp_path / "full"))
+    programs = compiled_programs()
     assert train(atari_cfg(tmp_path / "cut"), stop_after=110) is None  # after the freeze
     resumed = train(atari_cfg(tmp_path / "cut"))
     assert resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
     assert_same_run(tmp_path / "full", tmp_path / "cut")
+    # The resumed run ran the uninterrupted run's compiled programs, not recompiled
+    # variants (restored arrays are committed to a device; jit specialises on that).
+    assert compiled_programs() == programs and len(programs) >= 4
 
 
 def test_sigterm_stops_with_a_checkpoint_at_that_step(tmp_path, monkeypatch):

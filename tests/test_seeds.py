@@ -159,11 +159,19 @@ def test_seeds_in_one_process_train_like_separate_runs_with_per_seed_folders_and
         np.testing.assert_allclose(float(rows_many[0][k]), float(first[k]), rtol=1e-4)
     assert read_csv(tmp_path / "many" / "seed0" / "train.csv")[0]["loss"] != first["loss"]  # seeds differ
 
-    # killed and resumed: exactly the uninterrupted many-seed run, per seed
+    # killed and resumed: exactly the uninterrupted many-seed run, per seed, with the
+    # same compiled programs (no variants compiled for the restored arrays)
+    from seer_jax import train as train_lib
+
+    def programs():
+        return {k: f._cache_size() for k, f in train_lib._JIT_CACHE.items() if hasattr(f, "_cache_size")}
+
+    before = programs()
     cfg = TrainConfig(**TINY, seeds=[0, 1], run_dir=str(tmp_path / "resumed"), checkpoint_every=50)
     assert train(cfg, stop_after=60) is None
     assert sorted(os.listdir(tmp_path / "resumed" / "seed0" / "checkpoints")) == ["50", "60"]
     resumed = train(cfg)
+    assert programs() == before
     for a, b in zip(resumed["runs"], many["runs"], strict=True):
         assert a["eval"] == b["eval"]
     for s in ("seed0", "seed1"):
