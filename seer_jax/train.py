@@ -245,6 +245,12 @@ def _cached_jit(key: tuple, build) -> Any:
     return value
 
 
+def compiled_programs() -> dict[tuple, int]:
+    """How many compiled programs jit holds for each per-step function kept for reuse
+    (a resumed run must add none: it runs the uninterrupted run's programs)."""
+    return {k: f._cache_size() for k, f in _JIT_CACHE.items() if hasattr(f, "_cache_size")}
+
+
 def _agent_key(agent) -> tuple:
     return ("agent", type(agent), repr(agent.config), repr(agent.action_spec), repr(agent.obs_shape))
 

@@ -12,7 +12,7 @@ import pytest
 
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
 from seer_jax.logging import RunLogger
-from seer_jax.train import ConfigError, TrainConfig, TrainingStopped, _StopSignals, train
+from seer_jax.train import ConfigError, TrainConfig, TrainingStopped, _StopSignals, compiled_programs, train
 
 
 def dmc_cfg(run_dir, **kw):
@@ -125,13 +125,6 @@ def test_dmc_resume_is_exact(tmp_path, dmc_full, dmc_stopped, stop):
     # Wall-clock and peak memory count the process before the stop too.
     assert resumed["wall_clock_s"] > resumed["wall_clock_s_this_process"] > 0
     assert resumed["peak_rss_mb"] >= full["peak_rss_mb"] * 0.5 > 0
-
-
-def compiled_programs():
-    """How many programs jit holds for each per-step function ``train`` keeps for reuse."""
-    from seer_jax import train as train_lib
-
-    return {k: f._cache_size() for k, f in train_lib._JIT_CACHE.items() if hasattr(f, "_cache_size")}
 
 
 def test_atari_resume_is_exact(tmp_path):

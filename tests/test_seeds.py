@@ -161,17 +161,14 @@ def test_seeds_in_one_process_train_like_separate_runs_with_per_seed_folders_and
 
     # killed and resumed: exactly the uninterrupted many-seed run, per seed, with the
     # same compiled programs (no variants compiled for the restored arrays)
-    from seer_jax import train as train_lib
+    from seer_jax.train import compiled_programs
 
-    def programs():
-        return {k: f._cache_size() for k, f in train_lib._JIT_CACHE.items() if hasattr(f, "_cache_size")}
-
-    before = programs()
+    before = compiled_programs()
     cfg = TrainConfig(**TINY, seeds=[0, 1], run_dir=str(tmp_path / "resumed"), checkpoint_every=50)
     assert train(cfg, stop_after=60) is None
     assert sorted(os.listdir(tmp_path / "resumed" / "seed0" / "checkpoints")) == ["50", "60"]
     resumed = train(cfg)
-    assert programs() == before
+    assert compiled_programs() == before
     for a, b in zip(resumed["runs"], many["runs"], strict=True):
         assert a["eval"] == b["eval"]
     for s in ("seed0", "seed1"):
