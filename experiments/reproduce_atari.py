@@ -13,7 +13,8 @@ DER in the same memory), the paper's comparison. All SEER games run before the f
 baseline. Seeds train one process at a time by default (``--seeds-per-process 3`` trains
 a game's seeds together on a vmapped seed axis): on two CPU cores both give the same
 summed throughput (``docs/results/bench_seeds.json``), and one seed finishes in about
-1.5 h where three together take ~4 h, longer than a working session.
+2 h (1.8-2.5 h measured on a 2-core AMD EPYC) where three together take ~6 h, longer than
+a working session.
 
 Each seed trains in ``runs/atari_500k/GAME-VARIANT/seedS``. A finished seed is skipped
 and an interrupted one resumes from its last checkpoint (every 50k agent steps), so the
