@@ -12,7 +12,7 @@ import numpy as np
 
 from seer_jax import Der, Replay, seeds
 from seer_jax import replay as replay_lib
-from seer_jax.train import make_learn, make_observe
+from seer_jax.train import compiled_programs, make_learn, make_observe
 
 SEEDS = (0, 1, 2)
 
@@ -161,8 +161,6 @@ def test_seeds_in_one_process_train_like_separate_runs_with_per_seed_folders_and
 
     # killed and resumed: exactly the uninterrupted many-seed run, per seed, with the
     # same compiled programs (no variants compiled for the restored arrays)
-    from seer_jax.train import compiled_programs
-
     before = compiled_programs()
     cfg = TrainConfig(**TINY, seeds=[0, 1], run_dir=str(tmp_path / "resumed"), checkpoint_every=50)
     assert train(cfg, stop_after=60) is None
