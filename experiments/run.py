@@ -85,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         + "; ".join(f"{k}: {v['_doc']}" for k, v in PRESETS.items()),
     )
     p.add_argument(
-        "--seed", type=non_negative_int, default=0, help="random seed (same seed, same run on CPU); default: 0"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="random seed (same seed, same run on CPU with --deterministic); default: 0",
     )
     p.add_argument(
         "--seeds",
@@ -193,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-checkpoints", type=positive_int, default=None, help="how many recent checkpoints to keep; default: 2"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="run on one CPU core so that the same seed gives bit-identical runs (XLA:CPU's multithreaded "
+        "kernels may differ in the last bits from call to call); slower. Same as SEER_JAX_DETERMINISTIC=1",
+    )
     return p
 
 
@@ -215,6 +224,8 @@ def config_from_args(argv: list[str] | None = None):
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.deterministic and os.environ.get(platform.DETERMINISTIC_ENV) != "1":
+        platform.use_one_cpu()  # before jax's first computation
     if args.resume:
         return config_from_run_dir(args.resume, args)
     values = {}

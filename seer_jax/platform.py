@@ -12,6 +12,13 @@ Two things matter on the machines we run on:
 Library users who import ``seer_jax`` in their own programs get rendering set up
 automatically (:func:`configure_rendering` runs on import of the environments) and may
 call :func:`reexec_with_fast_allocator` at the top of their own script.
+
+Bit-exact repeatability on CPU needs one more thing: XLA:CPU's multithreaded kernels can
+return different last bits from call to call on the same inputs (upstream
+https://github.com/jax-ml/jax/issues/39741; one intra-op thread is bit-identical), and in
+RL a last-bit difference can flip an argmax action and send two runs of one seed apart.
+:func:`use_one_cpu` (``SEER_JAX_DETERMINISTIC=1``, or ``experiments/run.py
+--deterministic``) pins the process to one CPU before XLA sizes its thread pool.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import NoReturn
 
 TCMALLOC_NAMES = ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libjemalloc.so.2")
 _REEXEC_MARK = "SEER_JAX_REEXECED"
+DETERMINISTIC_ENV = "SEER_JAX_DETERMINISTIC"
 
 
 def configure_rendering() -> None:
@@ -96,9 +104,45 @@ def run_main(main: Callable[[], int]) -> NoReturn:
 _XLA_CPU_DEFAULTS = ("--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",)
 
 
+def use_one_cpu() -> int:
+    """Pin this process to one CPU (the lowest it may use), so that XLA:CPU runs every
+    kernel on one thread and the same inputs give the same bits on every call: the same
+    seed then gives the same run, at the cost of the other cores (environments included).
+
+    Call it before jax's first computation (XLA sizes its thread pool from the CPUs the
+    process may use when its CPU backend starts, and threads started before keep their
+    CPUs); importing ``seer_jax`` with ``SEER_JAX_DETERMINISTIC=1`` set calls it. Returns
+    the CPU. Raises RuntimeError when the backend already runs or the OS cannot pin.
+    """
+    if "jax" in sys.modules:
+        from jax._src import xla_bridge
+
+        if xla_bridge.backends_are_initialized():
+            raise RuntimeError(
+                "use_one_cpu() must run before jax's first computation (its thread pool already exists); "
+                f"set {DETERMINISTIC_ENV}=1 before starting Python, or call it at the top of your script."
+            )
+    if not hasattr(os, "sched_setaffinity"):
+        raise RuntimeError(
+            f"this OS cannot pin a process to one CPU from Python ({sys.platform}); "
+            "runs use several XLA threads and may differ in the last bits from run to run."
+        )
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def on_one_cpu() -> bool:
+    """Whether this process may run on one CPU only (so XLA:CPU runs one thread)."""
+    return hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) == 1
+
+
 def configure_xla() -> None:
     """Add our XLA:CPU defaults to ``XLA_FLAGS`` (before ``jax`` is imported; a no-op
-    after). Opt out with ``SEER_JAX_XLA_DEFAULTS=0``."""
+    after), and pin the process to one CPU when ``SEER_JAX_DETERMINISTIC=1``
+    (:func:`use_one_cpu`). Opt out of the flags with ``SEER_JAX_XLA_DEFAULTS=0``."""
+    if os.environ.get(DETERMINISTIC_ENV) == "1":
+        use_one_cpu()
     if "jax" in sys.modules or os.environ.get("SEER_JAX_XLA_DEFAULTS", "1") == "0":
         return
     try:

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seer_jax import platform as platform_lib
 from seer_jax import replay as replay_lib
 from seer_jax import seeds as seeds_lib
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
@@ -687,6 +688,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     logger.message(
         f"seer_jax: {cfg.task} ({setting.name}) on {device.platform.upper()} ({device.device_kind}"
         + (f", seed axis over {len(mesh.devices)} devices" if mesh is not None else "")
+        + (", one core: bit-for-bit repeatable" if device.platform == "cpu" and platform_lib.on_one_cpu() else "")
         + f"); {total} agent steps x action repeat {action_repeat}; "
         + (f"seeds {', '.join(str(r.cfg.seed) for r in runs)}; " if many else "")
         + f"freeze {'at agent step ' + str(cfg.freeze_step) if cfg.freeze_step else 'off'}; run folder {run_dir}"

@@ -105,6 +105,7 @@ def test_cli_help_documents_flags():
         "--eval-every",
         "--preset",
         "--seeds",
+        "--deterministic",
     ):
         assert flag in r.stdout
 
