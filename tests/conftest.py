@@ -16,13 +16,22 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
-# Under pytest-xdist (`-n`, pyproject's addopts) every worker runs on a CPU of its own,
-# which makes XLA run one thread there: the workers don't compete for cores, and runs
-# repeat bit for bit (multithreaded XLA:CPU kernels may not: see one_cpu.py).
-_worker = os.environ.get("PYTEST_XDIST_WORKER")
-if _worker is not None and hasattr(os, "sched_setaffinity"):
-    _cpus = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {_cpus[int(_worker.removeprefix("gw")) % len(_cpus)]})
-    os.environ["SEER_JAX_DETERMINISTIC"] = "1"
+import seer_jax  # noqa: F401  (sets XLA and rendering defaults before jax is imported)
 
-import seer_jax  # noqa: E402, F401  (sets XLA and rendering defaults before jax is imported)
+
+def pytest_configure(config):
+    """Every test runs on one CPU, so XLA runs one thread and every run in the suite
+    repeats bit for bit: multithreaded XLA:CPU kernels can return different last bits
+    from call to call (upstream https://github.com/jax-ml/jax/issues/39741), and one
+    flipped greedy action sends two runs of a seed apart. Under pytest-xdist (`-n`, in
+    pyproject's addopts) each worker gets a CPU of its own, and the controller, which runs
+    no test, keeps them all; with `-n 0` the one process takes the first CPU. Scripts the
+    tests start inherit the CPU and ``SEER_JAX_DETERMINISTIC=1``."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None and config.getoption("numprocesses", default=None):
+        return  # the xdist controller: its workers start from all the CPUs
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[int(worker.removeprefix("gw")) % len(cpus)] if worker else cpus[0]})
+    os.environ["SEER_JAX_DETERMINISTIC"] = "1"

@@ -9,7 +9,6 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
-from one_cpu import on_one_cpu
 
 from seer_jax import Der, Replay, seeds
 from seer_jax import replay as replay_lib
@@ -140,7 +139,6 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-@on_one_cpu  # the resumed run must repeat the uninterrupted one bit for bit (see one_cpu.py)
 def test_seeds_in_one_process_train_like_separate_runs_with_per_seed_folders_and_resume(tmp_path):
     from seer_jax.train import TrainConfig, train
 
