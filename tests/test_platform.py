@@ -66,6 +66,10 @@ def test_cli_deterministic_flag_pins_one_cpu():
 
 def test_pinning_after_jax_started_is_a_clear_error():
     code = "import jax.numpy as jnp; jnp.ones(1).block_until_ready(); from seer_jax import platform; platform.use_one_cpu()"
-    r = _python(code)
+    r = _python(code, SEER_JAX_DETERMINISTIC="0")  # the call itself, not the import, must refuse
     assert r.returncode != 0
-    assert "must run before jax's first computation" in r.stderr and "SEER_JAX_DETERMINISTIC=1" in r.stderr
+    assert (
+        "configure_xla" not in r.stderr
+        and "must run before jax's first computation" in r.stderr
+        and "SEER_JAX_DETERMINISTIC=1" in r.stderr
+    )
