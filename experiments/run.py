@@ -224,7 +224,7 @@ def config_from_args(argv: list[str] | None = None):
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.deterministic and os.environ.get(platform.DETERMINISTIC_ENV) != "1":
+    if args.deterministic:
         platform.use_one_cpu()  # before jax's first computation
     if args.resume:
         return config_from_run_dir(args.resume, args)

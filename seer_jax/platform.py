@@ -104,8 +104,9 @@ def run_main(main: Callable[[], int]) -> NoReturn:
 _XLA_CPU_DEFAULTS = ("--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",)
 
 
-def use_one_cpu() -> int:
-    """Pin this process to one CPU (the lowest it may use), so that XLA:CPU runs every
+def use_one_cpu(index: int = 0) -> int:
+    """Pin this process to one CPU (by default the lowest it may use; ``index`` picks the
+    ``index``-th, modulo their count, e.g. one per worker), so that XLA:CPU runs every
     kernel on one thread and the same inputs give the same bits on every call: the same
     seed then gives the same run, at the cost of the other cores (environments included).
 
@@ -127,7 +128,8 @@ def use_one_cpu() -> int:
             f"this OS cannot pin a process to one CPU from Python ({sys.platform}); "
             "runs use several XLA threads and may differ in the last bits from run to run."
         )
-    cpu = min(os.sched_getaffinity(0))
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = cpus[index % len(cpus)]
     os.sched_setaffinity(0, {cpu})
     return cpu
 

@@ -16,7 +16,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
-import seer_jax  # noqa: F401  (sets XLA and rendering defaults before jax is imported)
+import seer_jax  # (sets XLA and rendering defaults before jax is imported)
 
 
 def pytest_configure(config):
@@ -32,6 +32,5 @@ def pytest_configure(config):
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker is None and config.getoption("numprocesses", default=None):
         return  # the xdist controller: its workers start from all the CPUs
-    cpus = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpus[int(worker.removeprefix("gw")) % len(cpus)] if worker else cpus[0]})
-    os.environ["SEER_JAX_DETERMINISTIC"] = "1"
+    seer_jax.platform.use_one_cpu(int(worker.removeprefix("gw")) if worker else 0)
+    os.environ[seer_jax.platform.DETERMINISTIC_ENV] = "1"
