@@ -253,7 +253,17 @@ def compiled_programs() -> dict[tuple, int]:
 
 
 def _agent_key(agent) -> tuple:
-    return ("agent", type(agent), repr(agent.config), repr(agent.action_spec), repr(agent.obs_shape))
+    """What makes two agents compute different things: the class, the specs, and every
+    setting or network the agent holds (the config, and attributes such as ``Der``'s number
+    of actions, which its action spec does not show). Agents with equal keys share jits."""
+    import flax.linen as nn
+
+    held = tuple(
+        (name, repr(value))
+        for name, value in sorted(vars(agent).items())
+        if isinstance(value, (bool, int, float, str, nn.Module)) or dataclasses.is_dataclass(value)
+    )
+    return ("agent", type(agent), repr(agent.action_spec), repr(agent.obs_shape), held)
 
 
 @jax.jit
@@ -860,9 +870,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
                             )
                         )
                     row.update(episode_return=r.last_return, episodes=r.episode_count, phase=phase.name)
-                    game_score = getattr(r.env, "last_game_score", None)
-                    if game_score is not None:
-                        row["game_score"] = game_score
+                    if hasattr(r.env, "last_game_score"):  # Atari: the last whole game's score
+                        # (a column from the first row on: CsvLog fixes its columns there)
+                        game_score = r.env.last_game_score
+                        row["game_score"] = float("nan") if game_score is None else game_score
                     r.logger.train(env_steps, row)
 
             if runs[0].next_eval is not None and env_steps >= runs[0].next_eval:

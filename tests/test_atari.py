@@ -109,6 +109,8 @@ def test_tiny_der_run_crosses_freeze_and_evaluates(tmp_path, monkeypatch):
     with open(tmp_path / "run" / "train.csv") as f:
         rows = list(csv.DictReader(f))
     assert {"images", "latents"} <= {r["phase"] for r in rows}
+    # the game score is a column from the first row on, before any game has ended
+    assert "game_score" in rows[0] and rows[0]["game_score"] == "nan"
     assert all(np.isfinite(float(r["loss"])) for r in rows)
     check_per_step_traffic(tmp_path / "run", cfg, obs=([4, 84, 84, 1], "uint8"), action=([], "int32"))
 
@@ -118,3 +120,34 @@ def test_default_freeze_step_scaled_for_short_runs_and_explicit_one_refused():
     assert cfg.freeze_step == 500
     with pytest.raises(ConfigError, match="not inside the run"):
         TrainConfig(task="pong", env_steps=1000, freeze_step=5000).resolved()
+
+
+def test_runs_on_games_with_different_action_sets_in_one_process(tmp_path):
+    # train() reuses the jitted functions of an equal agent from an earlier run in the
+    # process; DER agents of games with different action sets have the same action spec
+    # but are not equal, so each run's network must have its own game's outputs.
+    import orbax.checkpoint as ocp
+
+    from seer_jax.checkpoint import RunCheckpointer
+
+    for game in ("alien", "amidar", "alien"):  # 18, 10, 18 actions
+        run_dir = tmp_path / f"{game}-{len(list(tmp_path.iterdir()))}"
+        cfg = TrainConfig(
+            task=game,
+            env_steps=40,
+            batch_size=8,
+            init_steps=20,
+            freeze_step=30,
+            eval_every=40,
+            eval_episodes=1,
+            log_every=10,
+            replay_budget_mb=0.5,
+            run_dir=str(run_dir),
+            progress=False,
+        )
+        assert train(cfg, stop_after=25) is None
+        checkpointer = RunCheckpointer(str(run_dir))
+        (step,) = checkpointer.steps()
+        arrays = checkpointer.manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))
+        num_actions = AtariEnv(game, seed=0).num_actions
+        assert arrays["arrays"]["agent"]["params"]["heads"]["fc_z_a"]["b_mu"].shape == (num_actions * 51,)
