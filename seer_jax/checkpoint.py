@@ -24,6 +24,24 @@ class CheckpointError(RuntimeError):
     """A checkpoint cannot be written or no usable checkpoint can be read."""
 
 
+class CheckpointMismatch(CheckpointError):
+    """A readable checkpoint holds arrays of other shapes than the run resuming it builds
+    (another task's action set, another network): it belongs to another configuration."""
+
+
+def _leaf_name(path) -> str:
+    """``agent.opt.1.inner_states...``: a pytree path as orbax names the saved array."""
+    parts = []
+    for k in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return ".".join(parts)
+
+
 class RunCheckpointer:
     """Save and restore ``(arrays, meta)`` pairs keyed by agent step."""
 
@@ -41,6 +59,8 @@ class RunCheckpointer:
             logging.getLogger("absl").setLevel(logging.WARNING)
             self._manager = ocp.CheckpointManager(
                 self.directory,
+                # named handlers: the arrays' shapes can be read without restoring them
+                item_handlers={"arrays": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
                 options=ocp.CheckpointManagerOptions(
                     max_to_keep=self.keep, enable_async_checkpointing=False, create=True
                 ),
@@ -117,12 +137,15 @@ class RunCheckpointer:
                         f"it was written by another version of seer_jax (layout {meta.get('version')}, this one reads {VERSION})"
                     )
                 template = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), template_for(meta))
+                self._check_shapes(step, template)
                 arrays = self.manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore(template)))[
                     "arrays"
                 ]
                 for p in problems:
                     print(f"seer_jax: skipped an unreadable checkpoint: {p}")
                 return step, arrays, meta
+            except CheckpointMismatch:
+                raise  # the older checkpoints belong to the same other configuration
             except CheckpointError as e:
                 problems.append(f"step {step}: {e}")
             except Exception as e:  # orbax/tensorstore raise many kinds on damaged files
@@ -131,3 +154,31 @@ class RunCheckpointer:
             f"No readable checkpoint in {self.directory} ({'; '.join(problems)}). Delete the folder "
             "to start the run afresh, or restore the files from a backup."
         )
+
+    def _check_shapes(self, step: int, template: Any) -> None:
+        """Raise :class:`CheckpointMismatch` if the checkpoint at ``step`` stores an array
+        of another shape or dtype than ``template`` has at the same place. A checkpoint
+        whose metadata cannot be read is left to the restore (which reports it damaged)."""
+        try:
+            stored_tree = self.manager.item_metadata(step)["arrays"]
+            stored = {
+                _leaf_name(p): (tuple(m.shape), str(m.dtype))
+                for p, m in jax.tree_util.tree_leaves_with_path(stored_tree)
+            }
+        except Exception:
+            return
+        wanted = {
+            _leaf_name(p): (tuple(x.shape), str(x.dtype)) for p, x in jax.tree_util.tree_leaves_with_path(template)
+        }
+        differ = [
+            f"{name}: stored {stored[name][1]}{list(stored[name][0])}, this run has {want[1]}{list(want[0])}"
+            for name, want in wanted.items()
+            if name in stored and stored[name] != want
+        ]
+        if differ:
+            raise CheckpointMismatch(
+                f"The checkpoint at agent step {step} in {self.directory} was written for another network than "
+                f"this run builds ({len(differ)} arrays differ; {'; '.join(differ[:3])}): another task or agent "
+                "configuration, or a seer_jax whose agent differs. Resume it with the settings it was trained "
+                "with, or train this configuration in a new run folder; the checkpoints are left as they are."
+            )

@@ -216,6 +216,39 @@ def test_resume_with_other_config_is_refused(tmp_path, dmc_stopped):
         train(dmc_cfg(tmp_path / "cut", batch_size=16))
 
 
+def test_checkpoint_of_another_network_is_refused_and_kept(tmp_path, dmc_stopped, monkeypatch):
+    # Same config, another network (as a game with another action set would give): the
+    # shapes are compared before restoring, every array is named, and nothing is deleted.
+    from seer_jax.agents.curl_sac import CurlSac
+    from seer_jax.checkpoint import CheckpointMismatch
+    from seer_jax.networks import QHead
+
+    dmc_stopped(15, tmp_path / "cut")
+    before = RunCheckpointer(str(tmp_path / "cut")).steps()
+    original = CurlSac.__init__
+
+    def wider_critic(self, *a, **k):
+        original(self, *a, **k)
+        self.q = QHead(2 * self.config.hidden_dim, self.config.matmul_dtype)
+
+    monkeypatch.setattr(CurlSac, "__init__", wider_critic)
+    with pytest.raises(CheckpointMismatch, match=r"another network.*agent\.critic\.q\.q1\.") as err:
+        train(dmc_cfg(tmp_path / "cut"))
+
+    # every critic array whose shape the width changes is reported four times: the
+    # parameters, their target copy and both Adam moments (inside optax's named tuples)
+    def shapes(width):
+        z, a = jax.ShapeDtypeStruct((1, 50), "float32"), jax.ShapeDtypeStruct((1, 1), "float32")
+        return [
+            x.shape for x in jax.tree_util.tree_leaves(jax.eval_shape(QHead(width).init, jax.random.PRNGKey(0), z, a))
+        ]
+
+    changed = sum(a != b for a, b in zip(shapes(8), shapes(16)))
+    assert changed == 10  # per twin: both hidden layers' kernels and biases, the output kernel
+    assert f"({4 * changed} arrays differ;" in str(err.value)
+    assert RunCheckpointer(str(tmp_path / "cut")).steps() == before
+
+
 def test_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path, dmc_stopped, monkeypatch):
     import errno
 
