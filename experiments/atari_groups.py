@@ -95,11 +95,13 @@ def plot_games(
     curves: dict[str, dict[str, dict[int, list[dict[str, Any]]]]],
     references: dict[str, tuple[float | None, str]],
     freeze_step: int,
+    agent_steps: int,
     cols: int = 4,
 ) -> None:
     """Evaluation curves, one panel per game: ``curves[game][variant][seed]`` (rows with
     ``env_steps`` and ``return_mean``), a dotted line at ``references[game] = (score,
-    label)``, a dashed one at the freeze."""
+    label)``, a dashed one at the freeze; every x axis spans 0 to ``agent_steps``, so a
+    game with no curve yet shows the same range as the others."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,6 +127,7 @@ def plot_games(
         if score is not None:
             ax.axhline(score, color="k", ls=":", label=label)
         ax.axvline(freeze_step, color="r", ls="--", lw=0.8)
+        ax.set_xlim(0, agent_steps)
         ax.set_title(game)
         ax.set_xlabel("agent steps")
         ax.set_ylabel("evaluation score")

@@ -67,6 +67,7 @@ def plot(result: dict, path: str) -> None:
         },
         {game: (g["der_published_100k"], "DER published (100k)") for game, g in result["games"].items()},
         VARIANTS["seer"]["freeze_step"],
+        result["agent_steps"],
     )
 
 

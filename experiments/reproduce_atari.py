@@ -201,6 +201,7 @@ def plot(result: dict, path: str) -> None:
         },
         {game: (g["paper_rainbow_seer"], "Rainbow+SEER, paper") for game, g in games.items()},
         result["freeze_step"],
+        result["agent_steps"],
     )
 
 
