@@ -210,6 +210,16 @@ def write_page(result: dict, path: str) -> None:
         return "—" if x is None else f"{x:,.{d}f}"
 
     n = len(result["seeds"])
+
+    def score(v: dict) -> str:
+        """A variant's cell: mean ± std over its finished seeds (the mean alone for one
+        seed) and, until all n are in, how many there are."""
+        k = v.get("seeds_finished", 0)
+        if v.get("mean") is None:
+            return "—"
+        cell = f(v["mean"]) if k == 1 else f"{f(v['mean'])} ± {f(v['std'])}"
+        return cell if k == n else f"{cell} ({k}/{n} seeds)"
+
     lines = [
         "# The SEER paper's Atari table at 500k agent steps",
         "",
@@ -241,13 +251,9 @@ def write_page(result: dict, path: str) -> None:
         at_least += ok
         if not full:
             remaining.append(game)
-        seer = f"{f(s.get('mean'))} ± {f(s.get('std'))}" if s.get("mean") is not None else "—"
-        seer += "" if full or s.get("mean") is None else f" ({s['seeds_finished']}/{n} seeds)"
-        der = "—" if d.get("mean") is None else f"{f(d['mean'])} ± {f(d['std'])}"
-        der += "" if d.get("mean") is None or d["seeds_finished"] == n else f" ({d['seeds_finished']}/{n} seeds)"
         lines.append(
-            f"| {game} | {f(paper)} | {seer} | {f(s.get('human_normalized_mean'), 3)} / "
-            f"{f(g['paper_human_normalized'], 3)} | {der} | {('yes' if ok else 'no') if full else '…'} |"
+            f"| {game} | {f(paper)} | {score(s)} | {f(s.get('human_normalized_mean'), 3)} / "
+            f"{f(g['paper_human_normalized'], 3)} | {score(d)} | {('yes' if ok else 'no') if full else '…'} |"
         )
     lines += [
         "",
