@@ -199,7 +199,8 @@ def walker_cpu(r) -> list[str]:
     return lines
 
 
-def main() -> None:
+def render() -> str:
+    """docs/results.md as it should read for the result files in docs/results/."""
     out = [
         "# Results",
         "",
@@ -230,8 +231,12 @@ def main() -> None:
     if os.path.exists(notes):
         with open(notes) as fh:
             out += [fh.read()]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main() -> None:
     with open(os.path.join(ROOT, "docs", "results.md"), "w") as fh:
-        fh.write("\n".join(out).rstrip() + "\n")
+        fh.write(render())
 
 
 if __name__ == "__main__":
