@@ -91,6 +91,9 @@ def recorded(path: str, args) -> dict:
         for key, (flag, name) in SETTINGS.items()
         if old.get(key) is not None and not math.isclose(float(old[key]), float(getattr(args, name)))
     ]
+    # The encoder's initialisation (a table from before the option used the default).
+    if old.get("conv_init", "lecun_normal") != args.conv_init:
+        differ.append(f"--conv-init {old.get('conv_init', 'lecun_normal')} (now {args.conv_init})")
     if differ:
         raise SystemExit(
             f"error: {path} was made with {', '.join(differ)}; run with those settings to continue it, "
@@ -172,6 +175,7 @@ def collect(args, earlier: dict) -> dict:
         "replay_budget_mb": args.budget_mb,
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
+        "conv_init": args.conv_init,
         "seeds": seeds,
         "games": games,
         "rows": rows,
@@ -233,6 +237,11 @@ def write_page(result: dict, path: str) -> None:
         "then the mean ± std over seeds; HNS = human-normalised score. The CSV gives each seed's",
         "wall-clock, the seeds its process trained together, and when it finished (UTC); the",
         "command, date and machine below are the latest rewrite's.",
+        *(
+            [f"The encoder starts from the `{result['conv_init']}` initialisation (see `--conv-init`)."]
+            if result.get("conv_init", "lecun_normal") != "lecun_normal"
+            else []
+        ),
         "",
         f"`{result['command']}`, {result['date']}, {result['machine']}.",
         "",
@@ -291,6 +300,12 @@ def main() -> int:
     p.add_argument(
         "--budget-mb", type=float, default=CONSTRAINED_MB, help="replay memory (default: 10k image transitions)"
     )
+    p.add_argument(
+        "--conv-init",
+        choices=["lecun_normal", "pytorch"],
+        default="lecun_normal",
+        help="the DER encoder's initialisation (default: Flax's LeCun-normal; pytorch: the released code's)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=50_000, help="agent steps between checkpoints")
     p.add_argument("--runs", default=os.path.join(ROOT, "runs", "atari_500k"))
     p.add_argument("--out", default=os.path.join(ROOT, "docs"))
@@ -337,6 +352,7 @@ def main() -> int:
                         eval_every=args.eval_every,
                         eval_episodes=args.eval_episodes,
                         checkpoint_every=args.checkpoint_every,
+                        conv_init=None if args.conv_init == "lecun_normal" else args.conv_init,
                     )
                     if trained:
                         write()

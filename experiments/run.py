@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="storage type of latents after the freeze (bfloat16 doubles the capacity); default: float32",
     )
     p.add_argument(
+        "--conv-init",
+        choices=["lecun_normal", "pytorch"],
+        default=None,
+        help="Atari: the DER encoder's initialisation, Flax's LeCun-normal (default) or PyTorch's Conv2d default "
+        "(uniform +-1/sqrt(fan_in), as in the released SEER code)",
+    )
+    p.add_argument(
         "--matmul-dtype",
         choices=["float32", "bfloat16"],
         default="float32",

@@ -7,7 +7,8 @@ CURL-SAC (DeepMind Control): :class:`PixelConv` (the shared conv stack),
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -173,6 +174,15 @@ class ActorHead(nn.Module):
 # ---------------------------------------------------------------------------- DER (Atari)
 
 
+def _uniform(bound: float) -> Callable[..., jax.Array]:
+    """An initializer drawing uniformly from [-bound, bound]."""
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
 class PatchConv(nn.Module):
     """A VALID convolution whose stride equals its kernel size (non-overlapping
     patches), computed as patch extraction (a reshape) plus one matrix product.
@@ -187,12 +197,17 @@ class PatchConv(nn.Module):
 
     ``channels_first``: the input is ``(B, C, H, W)`` (e.g. a stack of frames as
     stored), which saves a transpose; the output is channels-last either way.
+
+    ``weight_init``: ``"lecun_normal"`` (Flax's default: LeCun-normal kernel, zero bias) or
+    ``"pytorch"`` (PyTorch's ``Conv2d`` default, the released SEER code's: kernel and bias
+    uniform in +-1/sqrt(fan_in)).
     """
 
     features: int
     kernel_size: int
     input_scale: float = 1.0
     channels_first: bool = False
+    weight_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -201,8 +216,16 @@ class PatchConv(nn.Module):
             b, cin, h, w = x.shape
         else:
             b, h, w, cin = x.shape
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, cin, self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        kernel_init: Callable[..., jax.Array]
+        bias_init: Callable[..., jax.Array]
+        if self.weight_init == "lecun_normal":
+            kernel_init, bias_init = nn.initializers.lecun_normal(), nn.initializers.zeros
+        elif self.weight_init == "pytorch":
+            kernel_init = bias_init = _uniform(1.0 / (k * k * cin) ** 0.5)
+        else:
+            raise ValueError(f"PatchConv weight_init must be 'lecun_normal' or 'pytorch', got {self.weight_init!r}.")
+        kernel = self.param("kernel", kernel_init, (k, k, cin, self.features))
+        bias = self.param("bias", bias_init, (self.features,))
         oh, ow = h // k, w // k
         if self.channels_first:  # patch entries ordered (cin, kh, kw): rows of kw stay contiguous
             patches = x[:, :, : oh * k, : ow * k].reshape(b, cin, oh, k, ow, k).transpose(0, 2, 4, 1, 3, 5)
@@ -221,14 +244,17 @@ class DERConv(nn.Module):
     """Data-efficient Rainbow conv stack: 32 5x5 stride 5, 64 5x5 stride 5, ReLU.
     Input ``(B, 4, 84, 84)`` (a stack of frames, channels first), pixels times
     ``input_scale`` (uint8 frames with the default 1/255 give [0, 1]); output
-    ``(B, 576)``."""
+    ``(B, 576)``. ``weight_init``: the layers' initialisation (see :class:`PatchConv`)."""
 
     input_scale: float = 1.0 / 255.0
+    weight_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.relu(PatchConv(32, 5, self.input_scale, channels_first=True, name="Conv_0")(x))
-        x = nn.relu(PatchConv(64, 5, name="Conv_1")(x))
+        x = nn.relu(
+            PatchConv(32, 5, self.input_scale, channels_first=True, weight_init=self.weight_init, name="Conv_0")(x)
+        )
+        x = nn.relu(PatchConv(64, 5, weight_init=self.weight_init, name="Conv_1")(x))
         return x.reshape(x.shape[0], -1)
 
 

@@ -93,7 +93,7 @@ def _atari_env(cfg, seed: int, train: bool):
 def _atari_agent(cfg, env):
     from seer_jax.agents.der import Der, DerConfig
 
-    return Der(env.num_actions, DerConfig(latent_dtype=cfg.latent_dtype))
+    return Der(env.num_actions, DerConfig(latent_dtype=cfg.latent_dtype, conv_init=cfg.conv_init or "lecun_normal"))
 
 
 def _atari_random_action(rng, env):

@@ -56,6 +56,7 @@ class TrainConfig:
     num_copies: int = 4  # DMC: random crops stored per observation after the freeze
     latent_dtype: str = "float32"
     matmul_dtype: str = "float32"  # DMC heads: "bfloat16" inputs, float32 accumulation
+    conv_init: str | None = None  # Atari encoder init: None/"lecun_normal" (Flax's default) or "pytorch"
     init_steps: int | None = None
     eval_every: int | None = None
     eval_episodes: int | None = None
@@ -118,6 +119,11 @@ class TrainConfig:
         if c.matmul_dtype != "float32" and setting.name != "dmc":
             raise ConfigError(
                 "--matmul-dtype applies to the CURL-SAC heads (DeepMind Control tasks); leave it at float32 on Atari."
+            )
+        if c.conv_init is not None and (c.conv_init not in ("lecun_normal", "pytorch") or setting.name != "atari"):
+            raise ConfigError(
+                f"--conv-init must be lecun_normal or pytorch and applies to the DER encoder (Atari games), got "
+                f"{c.conv_init!r} for {c.task}."
             )
         if _resolved(c.init_steps) < 0 or _resolved(c.eval_every) < 0:
             raise ConfigError("--init-steps and --eval-every must be non-negative.")

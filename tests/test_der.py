@@ -160,3 +160,31 @@ def test_patch_conv_equals_strided_convolution():
     g_ref = jax.grad(lambda p: jnp.sum(ref.apply(p, x) ** 2))(params)
     for a, b in zip(jax.tree_util.tree_leaves(g_ours), jax.tree_util.tree_leaves(g_ref)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_init_pytorch_matches_the_reference_bounds():
+    """`conv_init="pytorch"`: kernels and biases uniform in +-1/sqrt(fan_in) (PyTorch's
+    Conv2d default, the released SEER code's); the default keeps Flax's LeCun-normal
+    kernels (std 1/sqrt(fan_in)) and zero biases."""
+    ours = Der(num_actions=4).init(jax.random.PRNGKey(0)).params["conv"]
+    torch_like = Der(num_actions=4, config=DerConfig(conv_init="pytorch")).init(jax.random.PRNGKey(0)).params["conv"]
+    for name, fan_in in (("Conv_0", 5 * 5 * 4), ("Conv_1", 5 * 5 * 32)):
+        bound = 1 / np.sqrt(fan_in)
+        k, b = np.asarray(torch_like[name]["kernel"]), np.asarray(torch_like[name]["bias"])
+        assert np.abs(k).max() <= bound and np.abs(b).max() <= bound
+        assert abs(k.std() - bound / np.sqrt(3)) < 0.05 * bound  # uniform: std = bound / sqrt(3)
+        assert np.abs(b).max() > 0.5 * bound
+        k0 = np.asarray(ours[name]["kernel"])
+        assert abs(k0.std() - bound) < 0.1 * bound and not np.any(np.asarray(ours[name]["bias"]))
+    with pytest.raises(ValueError, match="conv_init"):
+        Der(num_actions=4, config=DerConfig(conv_init="xavier"))
+
+
+def test_conv_init_is_an_atari_setting():
+    from seer_jax.train import ConfigError, TrainConfig
+
+    TrainConfig(task="pong", conv_init="pytorch").resolved()
+    with pytest.raises(ConfigError, match="conv-init"):
+        TrainConfig(task="cartpole_swingup", conv_init="pytorch").resolved()
+    with pytest.raises(ConfigError, match="conv-init"):
+        TrainConfig(task="pong", conv_init="xavier").resolved()

@@ -51,6 +51,9 @@ class DerConfig:
     target_update: int = 2000
     eval_epsilon: float = 0.001
     latent_dtype: str = "float32"
+    # The encoder's initialisation: "lecun_normal" (Flax's default) or "pytorch" (the
+    # released SEER code's PyTorch default; see seer_jax.networks.PatchConv).
+    conv_init: str = "lecun_normal"
 
 
 class DerState(struct.PyTreeNode):
@@ -83,7 +86,9 @@ class Der:
         self.num_actions = int(num_actions)
         self.config = config
         c = config
-        self.conv = DERConv()
+        if c.conv_init not in ("lecun_normal", "pytorch"):
+            raise ValueError(f"DerConfig.conv_init must be 'lecun_normal' or 'pytorch', got {c.conv_init!r}.")
+        self.conv = DERConv(weight_init=c.conv_init)
         self.heads = DuelingC51(self.num_actions, c.num_atoms, c.hidden_dim, c.noisy_sigma0)
         self.support = jnp.linspace(c.v_min, c.v_max, c.num_atoms)
         self.labels = functools.partial(freeze_lib.label_params, encoder_keys=ENCODER_KEYS)
