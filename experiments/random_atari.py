@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Sanity check of the Atari environment: a uniformly random policy's score over whole
 games (evaluation mode: no life-loss terminals, up to 30 no-op starts, 108k-frame cap),
-beside the random column of ``../shared/reference/atari_scores.csv`` (the scores that
+beside the random column of the reference table (``seer_jax.envs.atari.reference_scores``, the scores that
 human-normalised scores subtract). A game whose random score lands far from the
 reference's would point at the environment rather than the agent.
 
@@ -10,7 +10,6 @@ reference's would point at the environment rather than the agent.
 """
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -18,23 +17,18 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import numpy as np
 
-from seer_jax.envs.atari import AtariEnv
-
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-REFERENCE = os.path.join(ROOT, "..", "shared", "reference", "atari_scores.csv")
-TABLE_GAMES = ["alien", "amidar", "bank_heist", "crazy_climber", "krull", "qbert", "road_runner", "seaquest"]
+from seer_jax.envs.atari import AtariEnv, reference_scores
 
 
 def main() -> None:
+    reference = reference_scores()
+    # The paper's table: the games the reference gives a Rainbow + SEER score for.
+    table_games = [g for g, r in reference.items() if "rainbow_seer_paper" in r]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("games", nargs="*", default=TABLE_GAMES)
+    p.add_argument("games", nargs="*", default=table_games)
     p.add_argument("--games-per-game", type=int, default=30, help="random games played per Atari game")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    reference = {}
-    if os.path.exists(REFERENCE):
-        with open(REFERENCE) as f:
-            reference = {r["game"]: r["random"] for r in csv.DictReader(f)}
     for game in args.games:
         env = AtariEnv(game, seed=args.seed, train=False)
         rng = np.random.default_rng(args.seed)
@@ -52,7 +46,7 @@ def main() -> None:
         print(
             f"{game}: random {np.mean(scores):,.1f} ± {np.std(scores):,.1f} over {len(scores)} games "
             f"(min {min(scores):,.0f}, max {max(scores):,.0f}; {steps / len(scores):,.0f} agent steps per game; "
-            f"{env.num_actions} actions; {time.time() - t0:.0f} s); reference random: {reference.get(game, '—')}",
+            f"{env.num_actions} actions; {time.time() - t0:.0f} s); reference random: {reference.get(game, {}).get('random', '—')}",
             flush=True,
         )
 

@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from atari_groups import VARIANTS, plot_games, score_at, seed_dir, seed_result, train_group
 
 from seer_jax import platform
-from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES
+from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 GAMES = ["alien", "amidar", "bank_heist", "crazy_climber", "krull", "qbert", "road_runner", "seaquest"]
@@ -302,7 +302,7 @@ def main() -> int:
     )
     p.add_argument(
         "--conv-init",
-        choices=["lecun_normal", "pytorch"],
+        choices=CONV_INITS,
         default="lecun_normal",
         help="the DER encoder's initialisation (default: Flax's LeCun-normal; pytorch: the released code's)",
     )

@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from seer_jax import platform
-from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES
+from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS
 
 PRESETS = {
     "quick": dict(
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--conv-init",
-        choices=["lecun_normal", "pytorch"],
+        choices=CONV_INITS,
         default=None,
         help="Atari: the DER encoder's initialisation, Flax's LeCun-normal (default) or PyTorch's Conv2d default "
         "(uniform +-1/sqrt(fan_in), as in the released SEER code)",

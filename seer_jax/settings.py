@@ -13,6 +13,10 @@ from typing import Any
 
 import numpy as np
 
+# The DER encoder's initialisations (seer_jax.networks.PatchConv.weight_init,
+# DerConfig.conv_init, --conv-init): Flax's default, and PyTorch's (the released SEER code's).
+CONV_INITS = ("lecun_normal", "pytorch")
+
 MB = 2**20
 
 

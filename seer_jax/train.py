@@ -27,7 +27,7 @@ from seer_jax import replay as replay_lib
 from seer_jax import seeds as seeds_lib
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
 from seer_jax.logging import RateMeter, RunLogger
-from seer_jax.settings import MB, Setting, setting_for
+from seer_jax.settings import CONV_INITS, MB, Setting, setting_for
 
 
 class ConfigError(ValueError):
@@ -120,9 +120,9 @@ class TrainConfig:
             raise ConfigError(
                 "--matmul-dtype applies to the CURL-SAC heads (DeepMind Control tasks); leave it at float32 on Atari."
             )
-        if c.conv_init is not None and (c.conv_init not in ("lecun_normal", "pytorch") or setting.name != "atari"):
+        if c.conv_init is not None and (c.conv_init not in CONV_INITS or setting.name != "atari"):
             raise ConfigError(
-                f"--conv-init must be lecun_normal or pytorch and applies to the DER encoder (Atari games), got "
+                f"--conv-init must be one of {', '.join(CONV_INITS)} and applies to the DER encoder (Atari games), got "
                 f"{c.conv_init!r} for {c.task}."
             )
         if _resolved(c.init_steps) < 0 or _resolved(c.eval_every) < 0:

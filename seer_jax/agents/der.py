@@ -30,6 +30,7 @@ from flax import struct
 
 from seer_jax import freeze as freeze_lib
 from seer_jax.networks import DERConv, DuelingC51
+from seer_jax.settings import CONV_INITS
 
 ENCODER_KEYS = ("conv",)
 
@@ -86,8 +87,8 @@ class Der:
         self.num_actions = int(num_actions)
         self.config = config
         c = config
-        if c.conv_init not in ("lecun_normal", "pytorch"):
-            raise ValueError(f"DerConfig.conv_init must be 'lecun_normal' or 'pytorch', got {c.conv_init!r}.")
+        if c.conv_init not in CONV_INITS:
+            raise ValueError(f"DerConfig.conv_init must be one of {CONV_INITS}, got {c.conv_init!r}.")
         self.conv = DERConv(weight_init=c.conv_init)
         self.heads = DuelingC51(self.num_actions, c.num_atoms, c.hidden_dim, c.noisy_sigma0)
         self.support = jnp.linspace(c.v_min, c.v_max, c.num_atoms)
