@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 RESULTS = os.path.join(ROOT, "docs", "results")
@@ -230,8 +231,21 @@ def render() -> str:
     notes = os.path.join(RESULTS, "notes.md")
     if os.path.exists(notes):
         with open(notes) as fh:
-            out += [fh.read()]
+            out += [rebase_links(fh.read(), "results")]
     return "\n".join(out).rstrip() + "\n"
+
+
+def rebase_links(text: str, folder: str) -> str:
+    """Rewrite the relative Markdown link targets of a text written in docs/FOLDER/ so
+    that they resolve from docs/, where the page embedding it lives."""
+
+    def fix(m: re.Match) -> str:
+        target = m.group(2)
+        if re.match(r"[a-z]+:|#|/", target):
+            return m.group(0)
+        return f"{m.group(1)}({os.path.normpath(os.path.join(folder, target))})"
+
+    return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", fix, text)
 
 
 def main() -> None:

@@ -34,3 +34,26 @@ def test_results_page_is_regenerated():
     with open(os.path.join(ROOT, "docs", "results.md")) as f:
         committed = f.read()
     assert committed == report.render(), "docs/results.md is stale: run `python experiments/report.py`"
+
+
+def markdown_pages():
+    pages = ["README.md"]
+    for folder, _, files in os.walk(os.path.join(ROOT, "docs")):
+        pages += [os.path.relpath(os.path.join(folder, f), ROOT) for f in files if f.endswith(".md")]
+    return sorted(pages)
+
+
+@pytest.mark.parametrize("page", markdown_pages())
+def test_relative_links_resolve(page):
+    """Every relative link or image in the Markdown pages points at a file that exists
+    (notes.md is written in docs/results/ but rendered into docs/results.md)."""
+    with open(os.path.join(ROOT, page)) as f:
+        text = re.sub(r"```.*?```", "", f.read(), flags=re.S)
+    targets = re.findall(r"!?\[[^\]]*\]\(([^)\s]+)\)", text)
+    missing = [
+        t
+        for t in targets
+        if not re.match(r"[a-z]+:|#|/", t)
+        and not os.path.exists(os.path.join(ROOT, os.path.dirname(page), t.split("#")[0]))
+    ]
+    assert not missing, f"{page}: links to files that do not exist: {missing}"
