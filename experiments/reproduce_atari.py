@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from atari_groups import VARIANTS, plot_games, score_at, seed_dir, seed_result, train_group
 
 from seer_jax import platform
-from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS
+from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS, DEFAULT_CONV_INIT
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 GAMES = ["alien", "amidar", "bank_heist", "crazy_climber", "krull", "qbert", "road_runner", "seaquest"]
@@ -92,8 +92,8 @@ def recorded(path: str, args) -> dict:
         if old.get(key) is not None and not math.isclose(float(old[key]), float(getattr(args, name)))
     ]
     # The encoder's initialisation (a table from before the option used the default).
-    if old.get("conv_init", "lecun_normal") != args.conv_init:
-        differ.append(f"--conv-init {old.get('conv_init', 'lecun_normal')} (now {args.conv_init})")
+    if old.get("conv_init", DEFAULT_CONV_INIT) != args.conv_init:
+        differ.append(f"--conv-init {old.get('conv_init', DEFAULT_CONV_INIT)} (now {args.conv_init})")
     if differ:
         raise SystemExit(
             f"error: {path} was made with {', '.join(differ)}; run with those settings to continue it, "
@@ -239,7 +239,7 @@ def write_page(result: dict, path: str) -> None:
         "command, date and machine below are the latest rewrite's.",
         *(
             [f"The encoder starts from the `{result['conv_init']}` initialisation (see `--conv-init`)."]
-            if result.get("conv_init", "lecun_normal") != "lecun_normal"
+            if result.get("conv_init", DEFAULT_CONV_INIT) != DEFAULT_CONV_INIT
             else []
         ),
         "",
@@ -303,7 +303,7 @@ def main() -> int:
     p.add_argument(
         "--conv-init",
         choices=CONV_INITS,
-        default="lecun_normal",
+        default=DEFAULT_CONV_INIT,
         help="the DER encoder's initialisation (default: Flax's LeCun-normal; pytorch: the released code's)",
     )
     p.add_argument("--checkpoint-every", type=int, default=50_000, help="agent steps between checkpoints")
@@ -352,7 +352,7 @@ def main() -> int:
                         eval_every=args.eval_every,
                         eval_episodes=args.eval_episodes,
                         checkpoint_every=args.checkpoint_every,
-                        conv_init=None if args.conv_init == "lecun_normal" else args.conv_init,
+                        conv_init=None if args.conv_init == DEFAULT_CONV_INIT else args.conv_init,
                     )
                     if trained:
                         write()

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seer_jax.settings import CONV_INITS, DEFAULT_CONV_INIT
+
 RELU_GAIN = 2.0**0.5
 
 _BF16, _F32 = jnp.bfloat16, jnp.float32
@@ -207,7 +209,7 @@ class PatchConv(nn.Module):
     kernel_size: int
     input_scale: float = 1.0
     channels_first: bool = False
-    weight_init: str = "lecun_normal"
+    weight_init: str = DEFAULT_CONV_INIT
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -218,12 +220,12 @@ class PatchConv(nn.Module):
             b, h, w, cin = x.shape
         kernel_init: Callable[..., jax.Array]
         bias_init: Callable[..., jax.Array]
-        if self.weight_init == "lecun_normal":
+        if self.weight_init == DEFAULT_CONV_INIT:
             kernel_init, bias_init = nn.initializers.lecun_normal(), nn.initializers.zeros
         elif self.weight_init == "pytorch":
             kernel_init = bias_init = _uniform(1.0 / (k * k * cin) ** 0.5)
         else:
-            raise ValueError(f"PatchConv weight_init must be 'lecun_normal' or 'pytorch', got {self.weight_init!r}.")
+            raise ValueError(f"PatchConv weight_init must be one of {CONV_INITS}, got {self.weight_init!r}.")
         kernel = self.param("kernel", kernel_init, (k, k, cin, self.features))
         bias = self.param("bias", bias_init, (self.features,))
         oh, ow = h // k, w // k
@@ -247,7 +249,7 @@ class DERConv(nn.Module):
     ``(B, 576)``. ``weight_init``: the layers' initialisation (see :class:`PatchConv`)."""
 
     input_scale: float = 1.0 / 255.0
-    weight_init: str = "lecun_normal"
+    weight_init: str = DEFAULT_CONV_INIT
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:

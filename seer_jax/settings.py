@@ -16,6 +16,7 @@ import numpy as np
 # The DER encoder's initialisations (seer_jax.networks.PatchConv.weight_init,
 # DerConfig.conv_init, --conv-init): Flax's default, and PyTorch's (the released SEER code's).
 CONV_INITS = ("lecun_normal", "pytorch")
+DEFAULT_CONV_INIT = CONV_INITS[0]
 
 MB = 2**20
 
@@ -97,7 +98,7 @@ def _atari_env(cfg, seed: int, train: bool):
 def _atari_agent(cfg, env):
     from seer_jax.agents.der import Der, DerConfig
 
-    return Der(env.num_actions, DerConfig(latent_dtype=cfg.latent_dtype, conv_init=cfg.conv_init or "lecun_normal"))
+    return Der(env.num_actions, DerConfig(latent_dtype=cfg.latent_dtype, conv_init=cfg.conv_init or DEFAULT_CONV_INIT))
 
 
 def _atari_random_action(rng, env):

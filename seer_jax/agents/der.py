@@ -30,7 +30,7 @@ from flax import struct
 
 from seer_jax import freeze as freeze_lib
 from seer_jax.networks import DERConv, DuelingC51
-from seer_jax.settings import CONV_INITS
+from seer_jax.settings import CONV_INITS, DEFAULT_CONV_INIT
 
 ENCODER_KEYS = ("conv",)
 
@@ -54,7 +54,7 @@ class DerConfig:
     latent_dtype: str = "float32"
     # The encoder's initialisation: "lecun_normal" (Flax's default) or "pytorch" (the
     # released SEER code's PyTorch default; see seer_jax.networks.PatchConv).
-    conv_init: str = "lecun_normal"
+    conv_init: str = DEFAULT_CONV_INIT
 
 
 class DerState(struct.PyTreeNode):
