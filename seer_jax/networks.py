@@ -220,7 +220,7 @@ class PatchConv(nn.Module):
             b, h, w, cin = x.shape
         kernel_init: Callable[..., jax.Array]
         bias_init: Callable[..., jax.Array]
-        if self.weight_init == DEFAULT_CONV_INIT:
+        if self.weight_init == "lecun_normal":
             kernel_init, bias_init = nn.initializers.lecun_normal(), nn.initializers.zeros
         elif self.weight_init == "pytorch":
             kernel_init = bias_init = _uniform(1.0 / (k * k * cin) ** 0.5)
