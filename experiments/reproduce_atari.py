@@ -44,10 +44,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from atari_groups import VARIANTS, plot_games, score_at, seed_dir, seed_result, train_group
 
 from seer_jax import platform
+from seer_jax.envs.atari import human_normalized, reference_scores
 from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS, DEFAULT_CONV_INIT
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-GAMES = ["alien", "amidar", "bank_heist", "crazy_climber", "krull", "qbert", "road_runner", "seaquest"]
+# The paper's table: the games the reference table gives a Rainbow + SEER score for, in its order.
+GAMES = [g for g, r in reference_scores().items() if "rainbow_seer_paper" in r]
 # The paper's constrained buffer: the memory of 10k image transitions.
 CONSTRAINED_MB = 10_000 * ATARI_IMAGE_TRANSITION_BYTES / 2**20
 CSV_FIELDS = [
@@ -115,8 +117,6 @@ def collect(args, earlier: dict) -> dict:
     import datetime
 
     import numpy as np
-
-    from seer_jax.envs.atari import human_normalized, reference_scores
 
     refs = reference_scores()
     rows, curves, games = [], {}, {}
