@@ -185,14 +185,20 @@ def collect(args, earlier: dict) -> dict:
 
 
 def write_csv(result: dict, path: str) -> None:
-    def cell(v):
-        return "" if v is None else f"{v:.4g}" if isinstance(v, float) else v
+    # Scores are written in full to three decimals (an evaluation mean such as 4517.5 must
+    # not print as 4518, nor 13920 as 1.392e+04); ratios and hours keep four significant digits.
+    scores = ("final_score", "score_100k")
+
+    def cell(k, v):
+        if not isinstance(v, float):
+            return "" if v is None else v
+        return f"{v:.3f}".rstrip("0").rstrip(".") if k in scores else f"{v:.4g}"
 
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
         for row in result["rows"]:
-            w.writerow({k: cell(row[k]) for k in CSV_FIELDS})
+            w.writerow({k: cell(k, row[k]) for k in CSV_FIELDS})
 
 
 def plot(result: dict, path: str) -> None:

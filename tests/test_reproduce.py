@@ -87,3 +87,21 @@ def test_reproduce_atari_tiny_table_and_skip(tmp_path):
     assert read_rows() == rows3
     assert rows3[5]["finished"] == "False"
     assert os.path.exists(tmp_path / "runs" / "alien-seer" / "seed2" / "summary.json")
+
+
+def test_csv_writes_scores_in_full(tmp_path):
+    """Scores go into the CSV with every digit (4517.5 is not 4518, 13920 is not 1.392e+04);
+    unfinished seeds leave their cells empty."""
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    from reproduce_atari import CSV_FIELDS, write_csv
+
+    done = dict.fromkeys(CSV_FIELDS, 1)
+    done.update(game="qbert", variant="seer", seed=0, finished=True, final_score=4517.5, score_100k=13920.0)
+    done.update(human_normalized_final=0.32755753, wall_clock_h=1.2514883)
+    todo = dict.fromkeys(CSV_FIELDS) | dict(game="qbert", variant="der", seed=0, finished=False)
+    write_csv({"rows": [done, todo]}, str(tmp_path / "t.csv"))
+    with open(tmp_path / "t.csv", newline="") as f:
+        first, second = csv.DictReader(f)
+    assert (first["final_score"], first["score_100k"]) == ("4517.5", "13920")
+    assert (first["human_normalized_final"], first["wall_clock_h"]) == ("0.3276", "1.251")
+    assert second["final_score"] == "" and second["finished"] == "False"
