@@ -16,7 +16,7 @@ def test_reproduce_atari_tiny_table_and_skip(tmp_path):
     def args(*seeds):
         return [
             *("--games", "alien", "--seeds", *map(str, seeds), "--agent-steps", "400", "--freeze-step", "200"),
-            *("--eval-every", "200", "--eval-episodes", "1", "--budget-mb", "2", "--checkpoint-every", "200"),
+            *("--eval-every", "400", "--eval-episodes", "1", "--budget-mb", "2", "--checkpoint-every", "200"),
             *("--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "docs")),
         ]
 

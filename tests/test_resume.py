@@ -1,7 +1,6 @@
 """Checkpoints and exact resume: a run stopped at agent step k and resumed ends with the
 same parameters, buffer and logs as the run that never stopped (on CPU)."""
 
-import csv
 import os
 import shutil
 import signal
@@ -9,10 +8,11 @@ import signal
 import jax
 import numpy as np
 import pytest
+from same_run import assert_same_run, final_arrays
 
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
 from seer_jax.logging import RunLogger
-from seer_jax.train import ConfigError, TrainConfig, TrainingStopped, _StopSignals, compiled_programs, train
+from seer_jax.train import ConfigError, TrainConfig, TrainingStopped, _StopSignals, train
 
 
 def dmc_cfg(run_dir, **kw):
@@ -34,57 +34,6 @@ def dmc_cfg(run_dir, **kw):
     )
     base.update(kw)
     return TrainConfig(**base)
-
-
-def atari_cfg(run_dir, **kw):
-    base = dict(
-        task="pong",
-        env_steps=160,
-        batch_size=4,
-        init_steps=20,
-        freeze_step=90,
-        eval_every=0,
-        eval_episodes=1,
-        log_every=10,
-        replay_budget_mb=2.0,
-        run_dir=str(run_dir),
-        progress=False,
-        migrate_chunk=32,
-        checkpoint_every=40,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-def final_arrays(run_dir):
-    ck = RunCheckpointer(str(run_dir))
-    step = ck.steps()[-1]
-    import orbax.checkpoint as ocp
-
-    out = ck.manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))["arrays"]
-    return step, out
-
-
-def read_csv(path):
-    with open(path) as f:
-        return list(csv.reader(f))
-
-
-def assert_same_run(a, b, ignore_columns=()):
-    sa, xa = final_arrays(a)
-    sb, xb = final_arrays(b)
-    assert sa == sb
-    la, lb = jax.tree_util.tree_leaves(xa["agent"]), jax.tree_util.tree_leaves(xb["agent"])
-    assert len(la) == len(lb) > 0
-    for u, v in zip(la, lb):
-        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
-    for u, v in zip(jax.tree_util.tree_leaves(xa["replay"]), jax.tree_util.tree_leaves(xb["replay"])):
-        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
-    for name in ("train.csv", "eval.csv"):
-        if os.path.exists(os.path.join(a, name)):
-            ra, rb = read_csv(os.path.join(a, name)), read_csv(os.path.join(b, name))
-            keep = [i for i, col in enumerate(ra[0]) if col not in ignore_columns]
-            assert [[r[i] for i in keep] for r in ra] == [[r[i] for i in keep] for r in rb]
 
 
 @pytest.fixture(scope="module")
@@ -125,18 +74,6 @@ def test_dmc_resume_is_exact(tmp_path, dmc_full, dmc_stopped, stop):
     # Wall-clock and peak memory count the process before the stop too.
     assert resumed["wall_clock_s"] > resumed["wall_clock_s_this_process"] > 0
     assert resumed["peak_rss_mb"] >= full["peak_rss_mb"] * 0.5 > 0
-
-
-def test_atari_resume_is_exact(tmp_path):
-    full = train(atari_cfg(tmp_path / "full"))
-    programs = compiled_programs()
-    assert train(atari_cfg(tmp_path / "cut"), stop_after=110) is None  # after the freeze
-    resumed = train(atari_cfg(tmp_path / "cut"))
-    assert resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
-    assert_same_run(tmp_path / "full", tmp_path / "cut")
-    # The resumed run ran the uninterrupted run's compiled programs, not recompiled
-    # variants (restored arrays are committed to a device; jit specialises on that).
-    assert compiled_programs() == programs and len(programs) >= 4
 
 
 def test_sigterm_stops_with_a_checkpoint_at_that_step(tmp_path, monkeypatch):

@@ -129,7 +129,7 @@ def test_sharded_seed_axis_matches_unsharded():
 
 
 TINY = dict(task="pong", env_steps=120, batch_size=8, init_steps=40, freeze_step=70, replay_budget_mb=0.5,
-            migrate_chunk=32, eval_every=100, eval_episodes=1, log_every=10, progress=False)  # fmt: skip
+            migrate_chunk=32, eval_every=120, eval_episodes=1, log_every=10, progress=False)  # fmt: skip
 
 
 def read_csv(path):
