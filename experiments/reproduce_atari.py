@@ -254,7 +254,7 @@ def write_page(result: dict, path: str) -> None:
         "| game | paper: Rainbow + SEER | ours: DER + SEER | HNS (ours / paper) | ours: DER, same memory | at or above the paper |",
         "|---|---:|---:|---:|---:|:---:|",
     ]
-    at_least, done = 0, 0
+    at_least, done, der_done, der_seeds = 0, 0, 0, 0
     remaining = []
     for game, g in result["games"].items():
         s = g["variants"].get("seer", {})
@@ -266,6 +266,8 @@ def write_page(result: dict, path: str) -> None:
         at_least += ok
         if not full:
             remaining.append(game)
+        der_seeds += d.get("seeds_finished", 0)
+        der_done += d.get("seeds_finished") == n
         lines.append(
             f"| {game} | {f(paper)} | {score(s)} | {f(s.get('human_normalized_mean'), 3)} / "
             f"{f(g['paper_human_normalized'], 3)} | {score(d)} | {('yes' if ok else 'no') if full else '…'} |"
@@ -274,7 +276,9 @@ def write_page(result: dict, path: str) -> None:
         "",
         f"Games finished (all {n} SEER seed{'s' if n > 1 else ''}): {done} of {len(result['games'])}; "
         f"at or above the paper's mean: {at_least} (target: at least 6 of 8).",
-        "Games remaining: " + (", ".join(remaining) if remaining else "none") + ".",
+        "SEER games remaining: " + (", ".join(remaining) if remaining else "none") + ".",
+        f"Baseline (DER without SEER, same memory) games finished: {der_done} of {len(result['games'])} "
+        f"({der_seeds} of {n * len(result['games'])} seeds).",
         "",
         "![learning curves](results/atari_500k.png)",
         "",

@@ -51,7 +51,8 @@ def test_reproduce_atari_tiny_table_and_skip(tmp_path):
     assert rows[2]["capacity_after_freeze"] == ""
     page = (tmp_path / "docs" / "atari_500k.md").read_text()
     assert "| alien | 1,172.6 |" in page and "Games finished (all 2 SEER seeds): 1 of 8" in page
-    assert "Games remaining: amidar," in page
+    assert "SEER games remaining: amidar," in page
+    assert "Baseline (DER without SEER, same memory) games finished: 1 of 8 (2 of 16 seeds)." in page
     assert os.path.exists(tmp_path / "docs" / "results" / "atari_500k.png")
 
     again = subprocess.run(SCRIPT + first, capture_output=True, text=True, env=env, timeout=600)
