@@ -15,7 +15,8 @@ a game's seeds together on a vmapped seed axis): on two CPU cores both give the 
 summed throughput (``docs/results/bench_seeds.json``), and one SEER seed finishes in
 about 2 h (1.8-2.5 h measured on a 2-core AMD EPYC) where three together take ~6 h, longer
 than a working session. A baseline seed updates the encoder at every one of its 500k
-agent steps and takes ~3-3.3 h (3.06 and 3.30 h measured on a 2-core Intel Xeon).
+agent steps and takes ~2-3.3 h (2.08 h measured on a 2-core AMD EPYC, 3.06 and 3.30 h
+on a 2-core Intel Xeon).
 
 Each seed trains in ``runs/atari_500k/GAME-VARIANT/seedS``. A finished seed is skipped
 and an interrupted one resumes from its last checkpoint (every 50k agent steps), so the
