@@ -57,7 +57,7 @@ upd = jax.jit(agent.update_latent, donate_argnums=0)
 @jax.jit
 def policy(state, z, key, explore):
     mean, log_std = agent.pi.apply({"params": state.actor["trunk"]}, z[None])
-    a_exp, _ = agent._policy(state.actor["trunk"], z[None], key)
+    a_exp, _ = agent._policy(state.actor["trunk"], z[None], agent._noise(key, 1))
     return jnp.where(explore, a_exp[0], jnp.tanh(mean[0]))
 
 

@@ -25,14 +25,17 @@ def crop_at(stack: jax.Array, top: jax.Array, left: jax.Array, size: int) -> jax
 
 
 def random_crop(key: jax.Array, stacks: jax.Array, size: int) -> jax.Array:
-    """Independent random crops of a batch of stacks ``(B, stack, H, W, C)`` uint8.
+    """Independent random crops of a batch of stacks ``(B, stack, H, W, C)`` uint8, at
+    offsets drawn from 0 .. H - size - 1 (as SEER's and CURL's released code).
 
     Returns ``(B, size, size, stack * C)`` float32 in [0, 1].
     """
     b, _, h, w, _ = stacks.shape
     kt, kl = jax.random.split(key)
-    top = jax.random.randint(kt, (b,), 0, h - size + 1)
-    left = jax.random.randint(kl, (b,), 0, w - size + 1)
+    # Offsets 0 .. H - size - 1, as the authors' numpy ``randint(0, H - size)`` draws
+    # them (the last offset is never drawn); a crop of the full size has offset 0.
+    top = jax.random.randint(kt, (b,), 0, max(h - size, 1))
+    left = jax.random.randint(kl, (b,), 0, max(w - size, 1))
     crops = jax.vmap(crop_at, in_axes=(0, 0, 0, None))(stacks, top, left, size)
     return _to_channels_last(crops)
 

@@ -74,6 +74,28 @@ def apply_updates(params: Any, updates: Any, labels: Any, frozen: bool) -> Any:
     )
 
 
+def update_encoder(
+    encoder_tx: optax.GradientTransformation, opt_state: Any, grads: Any, labels: Any
+) -> tuple[Any, Any]:
+    """Step only the ``"encoder"`` label's optimizer inside an unfrozen :func:`freezable`
+    state, leaving the heads' state untouched: for an encoder optimizer that one loss
+    shares with another (SEER's DMC release steps ``encoder_optimizer_critic`` on the
+    critic loss and again on the CURL loss, while ``critic_optimizer`` steps once).
+
+    ``encoder_tx`` must be the transform the state was built with for that label and
+    ``grads`` a full gradient tree (the heads' leaves are ignored). Returns ``(updates,
+    new_opt_state)``; only the encoder's leaves of ``updates`` are meaningful."""
+    if not isinstance(opt_state, optax.MultiTransformState):
+        raise TypeError("update_encoder takes the state of an unchained freezable() transform")
+    if is_frozen(opt_state):
+        raise ValueError("the encoder is frozen: its optimizer has no state to step")
+    label_tree = labels(grads) if callable(labels) else labels
+    mask = jax.tree_util.tree_map(lambda lab: lab == ENCODER, label_tree)
+    # multi_transform keeps each label's state as that of optax.masked(tx, label mask).
+    updates, inner = optax.masked(encoder_tx, mask).update(grads, opt_state.inner_states[ENCODER])
+    return updates, opt_state._replace(inner_states={**opt_state.inner_states, ENCODER: inner})
+
+
 def zero_encoder_grads(grads: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """Complete a gradient tree that covers only some top-level keys with zeros for the
     rest (after the freeze the loss does not touch the encoder at all)."""

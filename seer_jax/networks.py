@@ -114,6 +114,10 @@ class PixelConv(nn.Module):
         return x.reshape(x.shape[0], -1)
 
 
+# PyTorch's nn.LayerNorm default (flax's is 1e-6): the authors' encoder projections use it.
+TORCH_LAYER_NORM_EPS = 1e-5
+
+
 class Projection(nn.Module):
     """Dense to ``latent_dim`` then LayerNorm (no tanh, as in the official code):
     ``(B, F)`` conv features -> ``(B, latent_dim)``."""
@@ -123,7 +127,7 @@ class Projection(nn.Module):
     @nn.compact
     def __call__(self, h: jax.Array) -> jax.Array:
         z = nn.Dense(self.latent_dim, kernel_init=nn.initializers.orthogonal())(h)
-        return nn.LayerNorm()(z)
+        return nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS)(z)
 
 
 class MLP(nn.Module):

@@ -113,26 +113,41 @@ def test_encoder_bit_identical_after_freeze_while_heads_train(agent):
     assert np.isfinite(float(metrics["critic_loss"]))
 
 
-def test_curl_step_is_two_identical_adam_steps_on_the_encoder(agent):
-    """The official code steps the encoder with encoder_optimizer and cpc_optimizer on the
-    same CURL gradient: check our update equals critic step + 2 x one Adam step."""
-    state = agent.init(jax.random.PRNGKey(0))
-    state = state.replace(step=jnp.ones((), jnp.int32))  # an update without the actor step
-    batch = make_batch(agent, jax.random.PRNGKey(1))
-    key = jax.random.PRNGKey(2)
-    new, _ = agent.update(state, batch, key)
-    # Same update with the CURL learning rate at zero isolates the critic step.
-    no_curl = CurlSac(agent.action_dim, dataclasses.replace(TINY, encoder_lr=0.0))
-    critic_only, _ = no_curl.update(state, batch, key)
-    # First Adam step moves each parameter by lr * g / (|g| + eps) ~ lr * sign(g).
-    delta = np.asarray(
-        new.critic["critic_proj"]["Dense_0"]["kernel"] - critic_only.critic["critic_proj"]["Dense_0"]["kernel"]
+def test_update_encoder_steps_only_the_encoder_label():
+    """The authors' encoder_optimizer_critic steps a second time on the CURL loss while
+    critic_optimizer does not: freeze.update_encoder is that second step."""
+    params = {"enc": {"w": jnp.arange(3.0)}, "head": {"w": jnp.ones(2)}}
+    labels = lambda p: freeze_lib.label_params(p, ["enc"])
+    tx = freeze_lib.freezable(labels, encoder=optax.adam(0.1), heads=optax.adam(0.2))
+    state = tx.init(params)
+    g1 = {"enc": {"w": jnp.array([1.0, -2.0, 3.0])}, "head": {"w": jnp.array([0.5, 0.5])}}
+    _, state = tx.update(g1, state, params)
+    g2 = {"enc": {"w": jnp.array([-1.0, 4.0, 0.5])}, "head": {"w": jnp.array([9.0, 9.0])}}
+    updates, new = freeze_lib.update_encoder(optax.adam(0.1), state, g2, labels)
+    # the encoder's Adam saw g1 then g2; the heads' state is untouched
+    ref_tx = optax.adam(0.1)
+    ref = ref_tx.init(params["enc"])
+    _, ref = ref_tx.update(g1["enc"], ref)
+    ref_upd, _ = ref_tx.update(g2["enc"], ref)
+    np.testing.assert_allclose(updates["enc"]["w"], ref_upd["w"], rtol=1e-6)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, new.inner_states["heads"], state.inner_states["heads"])
+    frozen = freeze_lib.freeze_opt_state(
+        new, freeze_lib.freezable(labels, encoder=optax.adam(0.1), heads=optax.adam(0.2), frozen=True), params
     )
-    moved = np.abs(delta) > 1e-6
-    assert moved.mean() > 0.2  # rows fed by dead ReLU features get no gradient
-    np.testing.assert_allclose(np.abs(delta[moved]), 2 * TINY.encoder_lr, rtol=0.02)
-    w_delta = np.asarray(new.curl["W"] - state.curl["W"])
-    np.testing.assert_allclose(np.abs(w_delta[np.abs(w_delta) > 1e-6]), TINY.encoder_lr, rtol=0.02)
+    with pytest.raises(ValueError, match="frozen"):
+        freeze_lib.update_encoder(optax.adam(0.1), frozen, g2, labels)
+
+
+def test_random_crop_offsets_as_the_authors_draw_them():
+    """numpy randint(0, 100 - 84) in the authors' code: offsets 0..15, never 16."""
+    from seer_jax.augment import random_crop
+
+    h = 100
+    stacks = jnp.broadcast_to(jnp.arange(h, dtype=jnp.uint8)[None, None, :, None, None], (4000, 1, h, h, 1))
+    tops = np.asarray(random_crop(jax.random.PRNGKey(0), stacks, 84)[:, 0, 0, 0] * 255).round()
+    lefts_stacks = jnp.swapaxes(stacks, 2, 3)
+    lefts = np.asarray(random_crop(jax.random.PRNGKey(1), lefts_stacks, 84)[:, 0, 0, 0] * 255).round()
+    assert set(tops.astype(int)) == set(range(16)) and set(lefts.astype(int)) == set(range(16))
 
 
 def test_freeze_keeps_head_optimizer_state():

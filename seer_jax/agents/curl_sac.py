@@ -22,12 +22,25 @@ stack), ``actor = {actor_proj, trunk}`` (the actor reuses the critic's conv stac
 ``curl = {W}`` (CURL's bilinear matrix). The SEER "encoder" label covers ``conv``,
 ``critic_proj`` and ``actor_proj``; CURL (``W`` and its optimizer) stops at the freeze.
 
-Optimizers follow the official CURL code: the critic's Adam steps the encoder and Q heads
-on the critic loss; CURL's two Adams (``encoder_optimizer`` over the encoder and
-``cpc_optimizer`` over encoder and ``W``, same learning rate and betas) step on the CURL
-loss. Fed the same encoder gradients, those two keep identical moments, so the encoder
-moves by exactly twice one Adam step of the CURL gradient, ``W`` by one: one forward pass
-through the encoder, two backward passes (critic and CURL cotangents).
+Optimizers and the order of one update follow the authors' SEER release
+(``seer_dmc/curl_sac.py``), which differ from the original CURL code:
+
+* ``critic_opt`` is one :func:`seer_jax.freeze.freezable` ``multi_transform`` holding the
+  authors' ``encoder_optimizer_critic`` (label ``encoder``: ``{conv, critic_proj}``, Adam
+  at ``encoder_lr`` with PyTorch's default betas) and ``critic_optimizer`` (label ``heads``:
+  ``{q}``, Adam at ``critic_lr``, ``beta1``). The encoder's Adam steps twice per update:
+  on the critic loss, then on the CURL loss (one state sees both gradients).
+* ``curl_opt`` is ``cpc_optimizer``: Adam at ``encoder_lr`` over the critic encoder and
+  ``W``, stepped on the CURL loss.
+* ``actor_opt`` holds ``encoder_optimizer_actor`` (``{actor_proj}``, ``encoder_lr``,
+  default betas) and ``actor_optimizer`` (``{trunk}``, ``actor_lr``, ``beta1``).
+
+Order: critic step; then the observation is encoded again with the encoder that step has
+just updated, and that one forward pass serves the actor step (through
+``stop_gradient``) and the CURL anchor (the actor never changes the convolutions or the
+critic's projection); the target update; finally CURL, whose positive is encoded by the
+target encoder *after* that update. :meth:`CurlSac.update_on_crops` takes the crops and the
+policy noise explicitly, for parity checks against other implementations.
 """
 
 from __future__ import annotations
@@ -135,21 +148,23 @@ class CurlSac:
 
     # ------------------------------------------------------------------ optimizers
     def critic_tx(self, frozen: bool) -> optax.GradientTransformation:
-        """Adam over ``{conv, critic_proj}`` (encoder label) and ``{q}`` (heads), all at
-        ``critic_lr`` as the official critic_optimizer (``encoder_lr`` is CURL's)."""
-        c = self.config
-        return self._tx(self.critic_labels, c.critic_lr, c.critic_lr, frozen)
+        """The authors' ``encoder_optimizer_critic`` (``{conv, critic_proj}``, encoder
+        label) and ``critic_optimizer`` (``{q}``, heads) as one freezable transform."""
+        return self._tx(self.critic_labels, self.config.critic_lr, frozen)
 
     def actor_tx(self, frozen: bool) -> optax.GradientTransformation:
-        """Adam over ``{actor_proj}`` (encoder label) and ``{trunk}`` (heads)."""
-        c = self.config
-        return self._tx(self.actor_labels, c.actor_lr, c.actor_lr, frozen)
+        """The authors' ``encoder_optimizer_actor`` (``{actor_proj}``, encoder label) and
+        ``actor_optimizer`` (``{trunk}``, heads) as one freezable transform."""
+        return self._tx(self.actor_labels, self.config.actor_lr, frozen)
 
-    def _tx(self, labels, encoder_lr: float, heads_lr: float, frozen: bool) -> optax.GradientTransformation:
-        b1 = self.config.beta1
-        return freeze_lib.freezable(
-            labels, encoder=optax.adam(encoder_lr, b1=b1), heads=optax.adam(heads_lr, b1=b1), frozen=frozen
-        )
+    @property
+    def encoder_tx(self) -> optax.GradientTransformation:
+        """The encoders' Adam: ``encoder_lr`` with PyTorch's default betas (0.9, 0.999)."""
+        return optax.adam(self.config.encoder_lr)
+
+    def _tx(self, labels, heads_lr: float, frozen: bool) -> optax.GradientTransformation:
+        heads = optax.adam(heads_lr, b1=self.config.beta1)
+        return freeze_lib.freezable(labels, encoder=self.encoder_tx, heads=heads, frozen=frozen)
 
     # ------------------------------------------------------------------ shapes
     @property
@@ -183,10 +198,10 @@ class CurlSac:
     def _q(self, params, z, a):
         return self.q.apply({"params": params}, z, a)
 
-    def _policy(self, trunk, z, key):
-        """Tanh-squashed Gaussian sample and its log-probability."""
+    def _policy(self, trunk, z, noise):
+        """Tanh-squashed Gaussian sample for standard-normal ``noise`` ``(B, A)`` and its
+        log-probability."""
         mean, log_std = self.pi.apply({"params": trunk}, z)
-        noise = jax.random.normal(key, mean.shape)
         pre = mean + noise * jnp.exp(log_std)
         action = jnp.tanh(pre)
         log_prob = jnp.sum(-0.5 * noise**2 - log_std, axis=-1) - 0.5 * math.log(2 * math.pi) * self.action_dim
@@ -243,7 +258,7 @@ class CurlSac:
         za = self._proj(state.actor["actor_proj"], h)
         dtype = jnp.dtype(c.latent_dtype)
         item = {"critic": self._proj(state.critic["critic_proj"], h[1:]).astype(dtype), "actor": za[1:].astype(dtype)}
-        action, _ = self._policy(state.actor["trunk"], za[:1], k_act)
+        action, _ = self._policy(state.actor["trunk"], za[:1], self._noise(k_act, 1))
         return item, action[0]
 
     def _centre_features(self, state: CurlSacState, obs: jax.Array) -> jax.Array:
@@ -264,7 +279,7 @@ class CurlSac:
         single = obs.ndim == 4
         z = self._proj(state.actor["actor_proj"], self._centre_features(state, obs[None] if single else obs))
         if explore:
-            action, _ = self._policy(state.actor["trunk"], z, key)
+            action, _ = self._policy(state.actor["trunk"], z, self._noise(key, z.shape[0]))
         else:
             mean, _ = self.pi.apply({"params": state.actor["trunk"]}, z)
             action = jnp.tanh(mean)
@@ -284,14 +299,17 @@ class CurlSac:
         return {"critic": zc, "actor": za}
 
     # ------------------------------------------------------------------ shared SAC pieces
-    def _td_target(self, state, z_next_actor, z_next_target, reward, discount, key):
+    def _noise(self, key, n):
+        return jax.random.normal(key, (n, self.action_dim))
+
+    def _td_target(self, state, z_next_actor, z_next_target, reward, discount, noise):
         alpha = jnp.exp(state.log_alpha)
-        next_action, next_log_prob = self._policy(state.actor["trunk"], z_next_actor, key)
+        next_action, next_log_prob = self._policy(state.actor["trunk"], z_next_actor, noise)
         tq1, tq2 = self._q(state.target["q"], z_next_target, next_action)
         target_v = jnp.minimum(tq1, tq2) - alpha * next_log_prob
         return jax.lax.stop_gradient(reward + self.config.discount * discount * target_v)
 
-    def _actor_alpha_targets(self, carry, critic, actor_full, actor_latent_fn, z_critic, key, frozen: bool):
+    def _actor_alpha_targets(self, carry, critic, actor_full, actor_latent_fn, z_critic, noise, frozen: bool):
         """Actor and temperature steps, then the Polyak target update.
 
         ``carry`` holds only what this step changes: ``(actor, actor_opt, log_alpha,
@@ -303,7 +321,7 @@ class CurlSac:
         alpha = jnp.exp(log_alpha)
 
         def actor_loss_fn(trainable):
-            action, log_prob = self._policy(trainable["trunk"], actor_latent_fn(trainable), key)
+            action, log_prob = self._policy(trainable["trunk"], actor_latent_fn(trainable), noise)
             q1, q2 = self._q(critic["q"], z_critic, action)
             return jnp.mean(alpha * log_prob - jnp.minimum(q1, q2)), log_prob
 
@@ -330,7 +348,7 @@ class CurlSac:
         metrics = {"actor_loss": actor_loss, "alpha_loss": alpha_loss, "entropy": -jnp.mean(log_prob)}
         return (actor, actor_opt, log_alpha, alpha_opt, target), metrics
 
-    def _maybe_actor_step(self, state, actor_latent_fn, z_critic, key, frozen):
+    def _maybe_actor_step(self, state, actor_latent_fn, z_critic, noise, frozen):
         """Runs :meth:`_actor_alpha_targets` every ``actor_update_freq`` updates (a
         ``lax.cond``, so only one branch executes); actor metrics are NaN otherwise."""
         if frozen:
@@ -345,7 +363,7 @@ class CurlSac:
             carry = (state.actor, state.actor_opt, state.log_alpha, state.alpha_opt, state.target)
 
         def run(carry):
-            return self._actor_alpha_targets(carry, state.critic, state.actor, actor_latent_fn, z_critic, key, frozen)
+            return self._actor_alpha_targets(carry, state.critic, state.actor, actor_latent_fn, z_critic, noise, frozen)
 
         def skip(carry):
             _, m = jax.eval_shape(run, carry)
@@ -371,66 +389,85 @@ class CurlSac:
         Args:
           batch: ``obs`` and ``next_obs`` ``(B, stack, H, W, 3)`` uint8, ``action``
             ``(B, A)``, ``reward`` ``(B,)``, ``discount`` ``(B,)``.
+          key: draws the three random crops (critic/anchor, CURL positive, next
+            observation) and the two policy noises.
         Returns:
           ``(new_state, metrics)``; actor metrics are NaN on updates that skip the actor.
-
-        One conv pass with gradients (the critic's, which also serves the CURL anchor and,
-        through ``stop_gradient``, the actor) and two forward passes (online conv on the
-        next observation for the next action; target encoder on the next observation and
-        the CURL positive, batched together).
         """
         c = self.config
         b = batch["action"].shape[0]
         chex.assert_shape(batch["obs"], (b, *self.obs_shape))
         chex.assert_shape(batch["next_obs"], (b, *self.obs_shape))
         k_obs, k_pos, k_next, k_target, k_actor = jax.random.split(key, 5)
-        obs = random_crop(k_obs, batch["obs"], c.crop_size)
-        pos = random_crop(k_pos, batch["obs"], c.crop_size)
-        nxt = random_crop(k_next, batch["next_obs"], c.crop_size)
+        crops = {
+            "obs": random_crop(k_obs, batch["obs"], c.crop_size),
+            "pos": random_crop(k_pos, batch["obs"], c.crop_size),
+            "next_obs": random_crop(k_next, batch["next_obs"], c.crop_size),
+            "next_noise": self._noise(k_target, b),
+            "actor_noise": self._noise(k_actor, b),
+        }
+        return self.update_on_crops(state, {**batch, **crops})
 
-        z_next_actor = self._proj(state.actor["actor_proj"], self._conv(state.critic["conv"], nxt))
-        z_target = self._proj(
-            state.target["critic_proj"], self._conv(state.target["conv"], jnp.concatenate([nxt, pos]))
-        )
-        z_next_target, z_pos = z_target[:b], z_target[b:]
-        y = self._td_target(state, z_next_actor, z_next_target, batch["reward"], batch["discount"], k_target)
+    def update_on_crops(self, state: CurlSacState, batch: dict[str, Any]) -> tuple[CurlSacState, dict[str, jax.Array]]:
+        """:meth:`update` with its randomness given: ``obs``, ``pos`` and ``next_obs``
+        are crops ``(B, crop, crop, 3 * stack)`` float32 in [0, 1] (the critic's crop,
+        which is also CURL's anchor; CURL's positive, a second crop of the observation;
+        the next observation's crop), ``next_noise`` and ``actor_noise`` ``(B, A)``
+        standard-normal policy noise (the TD target's next action; the actor step).
 
-        def encode(enc):
-            h = self._conv(enc["conv"], obs)
-            return self._proj(enc["critic_proj"], h), h
+        Order and optimizers as the authors' release (module docstring). Encoder passes:
+        online and target on ``next_obs`` (forward), online on ``obs`` twice (before
+        and after the critic step, each with a backward pass), target on ``pos``.
+        """
+        b = batch["action"].shape[0]
+        chex.assert_equal_shape([batch["obs"], batch["pos"], batch["next_obs"]])
+        chex.assert_shape([batch["next_noise"], batch["actor_noise"]], (b, self.action_dim))
+        z_next_actor = self._proj(state.actor["actor_proj"], self._conv(state.critic["conv"], batch["next_obs"]))
+        z_next_target = self._encode(state.target, batch["next_obs"])[0]
+        y = self._td_target(state, z_next_actor, z_next_target, batch["reward"], batch["discount"], batch["next_noise"])
 
-        z, encoder_vjp, h = jax.vjp(encode, _encoder_part(state.critic), has_aux=True)
-
-        def q_loss(z, q):
-            q1, q2 = self._q(q, z, batch["action"])
+        # 1. Critic step: encoder (encoder_optimizer_critic) and Q heads (critic_optimizer).
+        def critic_loss_fn(critic):
+            q1, q2 = self._q(critic["q"], self._encode(critic, batch["obs"])[0], batch["action"])
             return jnp.mean((q1 - y) ** 2) + jnp.mean((q2 - y) ** 2), q1
 
+        (critic_loss, q1), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(state.critic)
+        updates, critic_opt = self.critic_tx(False).update(grads, state.critic_opt)
+        state = state.replace(critic=optax.apply_updates(state.critic, updates), critic_opt=critic_opt)
+
+        # 2. The observation again, through the encoder the critic step has just updated:
+        # the actor step (no gradient to the encoder) and the CURL anchor share this pass.
+        z, encoder_vjp, h = jax.vjp(
+            lambda enc: self._encode(enc, batch["obs"]), _encoder_part(state.critic), has_aux=True
+        )
+        h_sg, z_sg = jax.lax.stop_gradient(h), jax.lax.stop_gradient(z)
+        actor_latent = lambda actor: self._proj(actor["actor_proj"], h_sg)
+        state, actor_metrics = self._maybe_actor_step(state, actor_latent, z_sg, batch["actor_noise"], False)
+
+        # 3. CURL, its positive from the target encoder as the target step left it.
+        z_pos = self._encode(state.target, batch["pos"])[0]
+
         def curl_loss_fn(z, w):
-            logits = z @ w @ z_pos.T
+            logits = z @ (w @ z_pos.T)
             logits = logits - jnp.max(logits, axis=1, keepdims=True)
             return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.arange(b)).mean()
 
-        (critic_loss, q1), (dz_critic, g_q) = jax.value_and_grad(q_loss, argnums=(0, 1), has_aux=True)(
-            z, state.critic["q"]
+        curl_loss, (dz, g_w) = jax.value_and_grad(curl_loss_fn, argnums=(0, 1))(z, state.curl["W"])
+        (g_encoder,) = encoder_vjp(dz)
+        g_critic = {**g_encoder, "q": jax.tree_util.tree_map(jnp.zeros_like, state.critic["q"])}
+        enc_updates, critic_opt = freeze_lib.update_encoder(
+            self.encoder_tx, state.critic_opt, g_critic, self.critic_labels
         )
-        curl_loss, (dz_curl, g_w) = jax.value_and_grad(curl_loss_fn, argnums=(0, 1))(z, state.curl["W"])
-        (g_encoder_critic,) = encoder_vjp(dz_critic)
-        (g_encoder_curl,) = encoder_vjp(dz_curl)
-
-        # Critic step (critic_optimizer): encoder and Q heads on the critic loss.
-        updates, critic_opt = self.critic_tx(False).update({**g_encoder_critic, "q": g_q}, state.critic_opt)
-        state = state.replace(critic=optax.apply_updates(state.critic, updates), critic_opt=critic_opt)
-
-        h, z = jax.lax.stop_gradient(h), jax.lax.stop_gradient(z)
-        actor_latent = lambda actor: self._proj(actor["actor_proj"], h)
-        state, actor_metrics = self._maybe_actor_step(state, actor_latent, z, k_actor, frozen=False)
-
-        # CURL step, after the critic, actor and target steps as in the official code.
-        curl_updates, curl_opt = self.curl_tx.update({**g_encoder_curl, "W": g_w}, state.curl_opt)
+        cpc_updates, curl_opt = self.curl_tx.update({**g_encoder, "W": g_w}, state.curl_opt)
         critic = dict(state.critic)
-        for k in CRITIC_ENCODER_KEYS:  # encoder_optimizer + cpc_optimizer: two identical Adam steps
-            critic[k] = jax.tree_util.tree_map(lambda p, u: p + 2.0 * u, critic[k], curl_updates[k])
-        state = state.replace(critic=critic, curl={"W": state.curl["W"] + curl_updates["W"]}, curl_opt=curl_opt)
+        for k in CRITIC_ENCODER_KEYS:  # encoder_optimizer_critic.step(), then cpc_optimizer.step()
+            critic[k] = optax.apply_updates(optax.apply_updates(critic[k], enc_updates[k]), cpc_updates[k])
+        state = state.replace(
+            critic=critic,
+            critic_opt=critic_opt,
+            curl={"W": optax.apply_updates(state.curl["W"], cpc_updates["W"])},
+            curl_opt=curl_opt,
+        )
         metrics = {
             "critic_loss": critic_loss,
             "curl_loss": curl_loss,
@@ -439,6 +476,12 @@ class CurlSac:
             **actor_metrics,
         }
         return state.replace(step=state.step + 1), metrics
+
+    def _encode(self, params: Params, crops: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(latent, conv features)`` of crops through ``params``' ``conv`` and
+        ``critic_proj`` (the online critic's or the target's)."""
+        h = self._conv(params["conv"], crops)
+        return self._proj(params["critic_proj"], h), h
 
     # ------------------------------------------------------------------ SEER
     def freeze(self, state: CurlSacState) -> CurlSacState:
@@ -472,8 +515,23 @@ class CurlSac:
             copy = jax.random.randint(k, (b,), 0, c.num_copies)
             return {n: latents[n][jnp.arange(b), copy].astype(jnp.float32) for n in ("critic", "actor")}
 
-        obs, nxt = pick(batch["obs"], k_obs), pick(batch["next_obs"], k_next)
-        y = self._td_target(state, nxt["actor"], nxt["critic"], batch["reward"], batch["discount"], k_target)
+        picked = {
+            "obs": pick(batch["obs"], k_obs),
+            "next_obs": pick(batch["next_obs"], k_next),
+            "next_noise": self._noise(k_target, b),
+            "actor_noise": self._noise(k_actor, b),
+        }
+        return self.update_latent_on_picked(state, {**batch, **picked})
+
+    def update_latent_on_picked(
+        self, state: CurlSacState, batch: dict[str, Any]
+    ) -> tuple[CurlSacState, dict[str, jax.Array]]:
+        """:meth:`update_latent` with its randomness given: ``obs`` and ``next_obs`` are
+        dicts of the picked copies' ``critic`` and ``actor`` latents ``(B, latent_dim)``
+        float32, ``next_noise`` and ``actor_noise`` ``(B, A)`` policy noise."""
+        obs, nxt = batch["obs"], batch["next_obs"]
+        chex.assert_equal_shape([obs["critic"], obs["actor"], nxt["critic"], nxt["actor"]])
+        y = self._td_target(state, nxt["actor"], nxt["critic"], batch["reward"], batch["discount"], batch["next_noise"])
 
         def loss_fn(critic):
             q1, q2 = self._q(critic["q"], obs["critic"], batch["action"])
@@ -488,7 +546,7 @@ class CurlSac:
         state = state.replace(critic=critic, critic_opt=critic_opt)
 
         actor_latent = lambda trainable: obs["actor"]
-        state, actor_metrics = self._maybe_actor_step(state, actor_latent, obs["critic"], k_actor, frozen=True)
+        state, actor_metrics = self._maybe_actor_step(state, actor_latent, obs["critic"], batch["actor_noise"], True)
         metrics = {
             "critic_loss": critic_loss,
             "q_mean": jnp.mean(q1),
