@@ -58,6 +58,13 @@ def _number(convert, accept, what: str):
 
 positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
+
+
+def freeze_step(text: str) -> int | str:
+    """``--freeze-step``: a positive agent step, or ``auto``."""
+    return "auto" if text == "auto" else _number(int, lambda v: v >= 1, "a positive integer or 'auto'")(text)
+
+
 positive_float = _number(float, lambda v: v > 0, "a positive number")
 
 
@@ -118,9 +125,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--freeze-step",
+        type=freeze_step,
+        default=None,
+        help="agent step at which SEER freezes the encoder, or 'auto': freeze once the encoder's latents of a "
+        "fixed probe of stored observations stop moving (--freeze-auto-*); " + both("freeze_step"),
+    )
+    p.add_argument(
+        "--freeze-auto-every",
         type=positive_int,
         default=None,
-        help="agent step at which SEER freezes the encoder; " + both("freeze_step"),
+        help="auto freeze: agent steps between checks; default: 1000",
+    )
+    p.add_argument(
+        "--freeze-auto-threshold",
+        type=positive_float,
+        default=None,
+        help="auto freeze: relative latent drift per check under which the encoder counts as settled; default: 0.05",
+    )
+    p.add_argument(
+        "--freeze-auto-patience",
+        type=positive_int,
+        default=None,
+        help="auto freeze: consecutive checks under the threshold before freezing; default: 3",
+    )
+    p.add_argument(
+        "--freeze-auto-min",
+        type=positive_int,
+        default=None,
+        help="auto freeze: earliest agent step; default: half the setting's freeze step",
+    )
+    p.add_argument(
+        "--freeze-auto-max",
+        type=positive_int,
+        default=None,
+        help="auto freeze: latest agent step; default: five times the setting's freeze step (at most the run)",
     )
     p.add_argument("--no-freeze", action="store_true", help="never freeze: plain CURL-SAC / DER (the baseline)")
     p.add_argument(

@@ -8,7 +8,9 @@ What this module exports is the supported public API (see ``docs/library.md``):
   :class:`ReplayBudgetError`
 * **the freeze** -- :mod:`seer_jax.freeze`: ``label_params``, ``freezable`` (the
   ``optax.multi_transform`` whose encoder label becomes ``set_to_zero``),
-  ``freeze_opt_state``, ``apply_updates``, ``is_frozen``; works on any flax parameter dict
+  ``freeze_opt_state``, ``apply_updates``, ``is_frozen``, ``update_encoder``; works on any
+  flax parameter dict; :mod:`seer_jax.auto_freeze` (:class:`AutoFreeze`): a freeze step
+  chosen by the drift of a probe's latents (``--freeze-step auto``)
 * **agents** -- :class:`CurlSac` (DeepMind Control) and :class:`Der` (Atari), each with
   pure ``init``, ``act``, ``update`` (pixels), ``freeze``, ``encode``, ``update_latent``;
   their configs and states
@@ -28,7 +30,8 @@ from seer_jax import platform as _platform
 _platform.configure_xla()  # must precede the first `import jax`
 _platform.configure_rendering()
 
-from seer_jax import freeze, seeds  # noqa: E402
+from seer_jax import auto_freeze, freeze, seeds  # noqa: E402
+from seer_jax.auto_freeze import AutoFreeze  # noqa: E402
 from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig, CurlSacState  # noqa: E402
 from seer_jax.agents.der import Der, DerConfig, DerState  # noqa: E402
 from seer_jax.augment import center_crop, random_crop  # noqa: E402
@@ -51,6 +54,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActorHead",
+    "AutoFreeze",
     "AtariEnv",
     "CurlSac",
     "CurlSacConfig",
@@ -69,6 +73,7 @@ __all__ = [
     "ReplayBudgetError",
     "ReplayState",
     "TrainConfig",
+    "auto_freeze",
     "bf16_matmul",
     "capacity_for_budget",
     "center_crop",

@@ -22,9 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seer_jax import auto_freeze as auto_freeze_lib
 from seer_jax import platform as platform_lib
 from seer_jax import replay as replay_lib
 from seer_jax import seeds as seeds_lib
+from seer_jax.auto_freeze import AutoFreeze
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
 from seer_jax.logging import RateMeter, RunLogger
 from seer_jax.settings import CONV_INITS, MB, Setting, setting_for
@@ -51,7 +53,15 @@ class TrainConfig:
     action_repeat: int | None = None  # DMC; None: the PlaNet value for the task
     batch_size: int | None = None
     replay_budget_mb: float | None = None
-    freeze_step: int | None = None
+    freeze_step: int | str | None = None  # an agent step, or "auto" (seer_jax.auto_freeze)
+    # --freeze-step auto: probe every N agent steps, freeze once the probe's latent drift
+    # stays under the threshold for `patience` checks, between min and max (None: half and
+    # five times the setting's default freeze step).
+    freeze_auto_every: int = 1000
+    freeze_auto_threshold: float = 0.05
+    freeze_auto_patience: int = 3
+    freeze_auto_min: int | None = None
+    freeze_auto_max: int | None = None
     no_freeze: bool = False  # plain CURL-SAC / DER, the baseline
     num_copies: int = 4  # DMC: random crops stored per observation after the freeze
     latent_dtype: str = "float32"
@@ -131,6 +141,14 @@ class TrainConfig:
             raise ConfigError(f"--replay-budget-mb must be positive, got {c.replay_budget_mb!r}.")
         if c.no_freeze:
             c.freeze_step = None
+        elif c.freeze_step == "auto":
+            default = setting.defaults["freeze_step"]
+            c.freeze_auto_max = min(c.freeze_auto_max or 5 * default, c.agent_steps - 1)
+            c.freeze_auto_min = min(c.freeze_auto_min or max(1, default // 2), c.freeze_auto_max)
+            try:
+                c.auto_freeze_rule()
+            except ValueError as e:
+                raise ConfigError(f"--freeze-step auto: {e}") from None
         else:
             if not isinstance(c.freeze_step, int) or isinstance(c.freeze_step, bool) or c.freeze_step < 1:
                 raise ConfigError(
@@ -164,6 +182,18 @@ class TrainConfig:
             name = f"s{c.seed}" if not c.seeds or len(c.seeds) == 1 else f"seeds{'-'.join(map(str, c.seeds))}"
             c.run_dir = os.path.join("runs", f"{c.task}-{name}-{stamp}")
         return c
+
+    def auto_freeze_rule(self) -> AutoFreeze | None:
+        """The rule of ``--freeze-step auto`` (None for a fixed step or no freeze)."""
+        if self.freeze_step != "auto":
+            return None
+        return AutoFreeze(
+            every=self.freeze_auto_every,
+            threshold=self.freeze_auto_threshold,
+            patience=self.freeze_auto_patience,
+            min_step=_resolved(self.freeze_auto_min),
+            max_step=_resolved(self.freeze_auto_max),
+        )
 
     @classmethod
     def from_run_dir(cls, run_dir: str, **overrides) -> TrainConfig:
@@ -627,6 +657,9 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             "replay": jax.eval_shape((latent_replay() if latents else image_replay).init),
             "policy_action": np.asarray(zero_action),
             "env": {k: np.zeros(shape, dtype) for k, (shape, dtype) in meta["env_shapes"].items()},
+            "auto_freeze": {
+                k: np.zeros(shape, dtype) for k, (shape, dtype) in meta.get("auto_freeze_shapes", {}).items()
+            },
         }
 
     restored = [r.checkpointer.restore_latest(arrays_template) for r in runs]
@@ -657,6 +690,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         phase_steps = {"images": 0, "latents": 0}
         capacity = {"images": image_replay.capacity, "latents": None}
         earlier = {"wall_clock_s": 0.0, "peak_rss_mb": 0.0}
+        monitor = auto_freeze_lib.Monitor()
         first = []
         for r in runs:
             r.np_rng = np.random.default_rng(r.cfg.seed)
@@ -689,6 +723,11 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         phase_time, phase_steps, capacity = metas[0]["phase_time"], metas[0]["phase_steps"], metas[0]["capacity"]
         # Processes before this one, up to the checkpoint (older checkpoints lack it).
         earlier = {k: float(metas[0].get(k, 0.0)) for k in ("wall_clock_s", "peak_rss_mb")}
+        seed_arrays = [x[1].get("auto_freeze", {}) for x in loaded]
+        monitor = auto_freeze_lib.Monitor.restore(
+            metas[0].get("auto_freeze", auto_freeze_lib.Monitor().meta()),
+            {k: np.stack([a[k] for a in seed_arrays]) for k in seed_arrays[0]},
+        )
 
     for i, r in enumerate(runs):
         r.logger = RunLogger(
@@ -707,7 +746,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         + (", one core: bit-for-bit repeatable" if device.platform == "cpu" and platform_lib.on_one_cpu() else "")
         + f"); {total} agent steps x action repeat {action_repeat}; "
         + (f"seeds {', '.join(str(r.cfg.seed) for r in runs)}; " if many else "")
-        + f"freeze {'at agent step ' + str(cfg.freeze_step) if cfg.freeze_step else 'off'}; run folder {run_dir}"
+        + f"freeze {_freeze_words(cfg)}; run folder {run_dir}"
     )
     if hasattr(runs[0].env, "renderer"):
         logger.message(f"seer_jax: MuJoCo renders with {runs[0].env.renderer()}")
@@ -756,6 +795,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
                 "next_eval": r.next_eval,
                 "env_shapes": {k: [list(v.shape), v.dtype.name] for k, v in env_state.items()},
                 "env_steps": step_done * action_repeat,
+                "auto_freeze": monitor.meta(),
+                "auto_freeze_shapes": {k: [list(v.shape[1:]), v.dtype.name] for k, v in monitor.arrays().items()},
             }
             r.checkpointer.save(
                 step_done,
@@ -764,6 +805,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
                     "replay": take(replay_state, i),
                     "policy_action": np.asarray(take(policy_action, i)),
                     "env": env_state,
+                    "auto_freeze": {k: v[i] for k, v in monitor.arrays().items()},
                 },
                 meta,
             )
@@ -806,6 +848,29 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         # The observation just stored as a frame is the one the policy acts on next;
         # its action was computed before the freeze, with the same (now frozen) encoder.
         t_phase = time.perf_counter()
+
+    rule = cfg.auto_freeze_rule()
+    probe_fn = _cached_jit(("probe", _agent_key(agent)), lambda: jax.jit(agent.probe_latents))
+
+    def probe_encoder(monitor: auto_freeze_lib.Monitor, steps_done: int) -> tuple[auto_freeze_lib.Monitor, bool]:
+        """--freeze-step auto: the probe's latent drift after ``steps_done`` agent steps."""
+        if monitor.probe is None:  # the first check fixes the probe: stored observations, evenly spread
+            rel = auto_freeze_lib.probe_positions(int(take(replay_state.size, 0)), _resolved(rule).probe_size)
+            probe = [np.asarray(image_replay.ordered_stacks(take(replay_state, i), jnp.asarray(rel))) for i in range(n)]
+            monitor = dataclasses.replace(monitor, probe=np.stack(probe))
+        probes = _resolved(monitor.probe)
+        latents = np.stack([np.asarray(probe_fn(take(agent_state, i), probes[i])) for i in range(n)])
+        monitor, freeze = auto_freeze_lib.check(_resolved(rule), monitor, steps_done, latents)
+        if monitor.drifts:
+            drift = ", ".join(f"{d:.4f}" for d in monitor.drifts[-1])
+            logger.message(
+                f"[auto freeze] agent step {steps_done}: latent drift {drift}" + (" -> freeze" if freeze else "")
+            )
+        for i, r in enumerate(runs):
+            with open(os.path.join(r.run_dir, "freeze_auto.json"), "w") as f:
+                json.dump({"rule": dataclasses.asdict(_resolved(rule)), "steps": monitor.steps,
+                           "drift": [d[i] for d in monitor.drifts], "chosen_step": monitor.chosen_step}, f, indent=1)  # fmt: skip
+        return monitor, freeze
 
     step_rate, update_rate = RateMeter(), RateMeter()
     next_checkpoint = None
@@ -855,6 +920,10 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
 
             if cfg.freeze_step is not None and step + 1 == cfg.freeze_step:
                 freeze_now(step + 1)
+            elif rule is not None and phase.name == "images" and rule.is_check_step(step + 1):
+                monitor, freeze = probe_encoder(monitor, step + 1)
+                if freeze:
+                    freeze_now(step + 1)
 
             if metrics is not None and (step + 1) % log_every == 0:
                 for i, r in enumerate(runs):
@@ -901,7 +970,7 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
                 ups=f"{update_rate.rate * n:.1f}",
                 ret=f"{_finite_mean([r.last_return for r in runs]):.0f}",
             )
-            if phase.name == "images" and cfg.freeze_step is not None and rate > 0:
+            if phase.name == "images" and isinstance(cfg.freeze_step, int) and rate > 0:
                 # The overall ETA extrapolates the slow pixel phase; say when it ends.
                 postfix["freeze_in"] = _hms((cfg.freeze_step - step - 1) / rate)
             logger.progress(action_repeat, **postfix)
@@ -950,7 +1019,8 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
             "seed": r.cfg.seed,
             "env_steps": total * action_repeat,
             "agent_steps": total,
-            "freeze_step": cfg.freeze_step,
+            "freeze_step": monitor.chosen_step if rule is not None else cfg.freeze_step,
+            "freeze_rule": "auto" if rule is not None else ("fixed" if cfg.freeze_step is not None else "none"),
             "final_eval_return_mean": final["return_mean"],
             "final_eval_return_std": final["return_std"],
             "eval": r.eval_rows,
@@ -1006,6 +1076,16 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
         r.logger.close()
         r.env.close()
     return summary
+
+
+def _freeze_words(cfg: TrainConfig) -> str:
+    rule = cfg.auto_freeze_rule()
+    if rule is not None:
+        return (
+            f"auto (latent drift under {rule.threshold} for {rule.patience} checks every {rule.every} agent steps, "
+            f"between agent steps {rule.min_step} and {rule.max_step})"
+        )
+    return f"at agent step {cfg.freeze_step}" if cfg.freeze_step else "off"
 
 
 def _finite_mean(values: list[float]) -> float:

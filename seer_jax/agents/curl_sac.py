@@ -272,6 +272,11 @@ class CurlSac:
         h = self._centre_features(state, obs)
         return {"critic": self._proj(state.critic["critic_proj"], h), "actor": self._proj(state.actor["actor_proj"], h)}
 
+    def probe_latents(self, state: CurlSacState, obs: jax.Array) -> jax.Array:
+        """The critic's latents ``(B, latent_dim)`` of uint8 stacks ``(B, stack, H, W, 3)``
+        (centre crop): what ``--freeze-step auto`` watches (:mod:`seer_jax.auto_freeze`)."""
+        return self.latents(state, obs)["critic"]
+
     def act(self, state: CurlSacState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
         """Action for ``obs`` ``(stack, H, W, 3)`` uint8 (or a batch of them), from the
         centre crop; a policy sample when ``explore`` else the mean. ``explore`` must be

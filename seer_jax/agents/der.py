@@ -249,6 +249,11 @@ class Der:
         target = {"conv": jax.tree_util.tree_map(jnp.copy, state.params["conv"]), "heads": state.target["heads"]}
         return state.replace(opt=freeze_lib.freeze_opt_state(state.opt, self.tx(True), state.params), target=target)
 
+    def probe_latents(self, state: DerState, obs: jax.Array) -> jax.Array:
+        """The conv features ``(B, 576)`` float32 of stacks ``(B, 4, 84, 84, 1)``: what
+        ``--freeze-step auto`` watches (:mod:`seer_jax.auto_freeze`)."""
+        return self.features(state.params["conv"], obs)
+
     def encode(self, state: DerState, stacks: jax.Array, key: jax.Array) -> jax.Array:
         """Stored latents of ``stacks`` ``(N, 4, 84, 84, 1)``: the frozen conv features."""
         return self.features(state.params["conv"], stacks).astype(jnp.dtype(self.config.latent_dtype))
