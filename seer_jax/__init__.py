@@ -31,10 +31,10 @@ _platform.configure_xla()  # must precede the first `import jax`
 _platform.configure_rendering()
 
 from seer_jax import auto_freeze, freeze, seeds  # noqa: E402
-from seer_jax.auto_freeze import AutoFreeze  # noqa: E402
 from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig, CurlSacState  # noqa: E402
 from seer_jax.agents.der import Der, DerConfig, DerState  # noqa: E402
 from seer_jax.augment import center_crop, random_crop  # noqa: E402
+from seer_jax.auto_freeze import AutoFreeze  # noqa: E402
 from seer_jax.envs.atari import AtariEnv  # noqa: E402
 from seer_jax.envs.dmc import DMCPixels  # noqa: E402
 from seer_jax.networks import (  # noqa: E402
