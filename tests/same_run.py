@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from seer_jax.checkpoint import RunCheckpointer
+from seer_jax.train import TrainConfig
 
 
 def final_arrays(run_dir):
@@ -39,3 +40,25 @@ def assert_same_run(a, b, ignore_columns=()):
             ra, rb = read_csv(os.path.join(a, name)), read_csv(os.path.join(b, name))
             keep = [i for i, col in enumerate(ra[0]) if col not in ignore_columns]
             assert [[r[i] for i in keep] for r in ra] == [[r[i] for i in keep] for r in rb]
+
+
+def dmc_cfg(run_dir, **kw):
+    """The tiny cartpole run the resume tests stop and resume (crosses the freeze at 30)."""
+    base = dict(
+        task="cartpole_swingup",
+        env_steps=8 * 60,
+        batch_size=8,
+        init_steps=10,
+        freeze_step=30,
+        eval_every=8 * 20,
+        eval_episodes=1,
+        log_every=5,
+        episode_length=8 * 12,
+        replay_budget_mb=1.5,
+        run_dir=str(run_dir),
+        progress=False,
+        migrate_chunk=16,
+        checkpoint_every=8 * 10,
+    )
+    base.update(kw)
+    return TrainConfig(**base)

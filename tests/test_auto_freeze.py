@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from same_run import assert_same_run
+from same_run import assert_same_run, dmc_cfg
 
 from seer_jax import auto_freeze
-from seer_jax.train import ConfigError, TrainConfig, train
+from seer_jax.train import ConfigError, train
 
 
 def test_drift_and_probe_positions():
@@ -45,11 +45,8 @@ def test_check_records_the_largest_seed_drift():
 
 
 def cfg(run_dir, **kw):
-    base = dict(
-        task="cartpole_swingup",
-        env_steps=8 * 60,
-        batch_size=8,
-        init_steps=10,
+    """The resume tests' tiny cartpole run with the rule instead of a fixed step."""
+    auto = dict(
         freeze_step="auto",
         freeze_auto_every=5,
         freeze_auto_patience=2,
@@ -57,17 +54,8 @@ def cfg(run_dir, **kw):
         freeze_auto_max=40,
         freeze_auto_threshold=10.0,
         eval_every=8 * 60,
-        eval_episodes=1,
-        log_every=5,
-        episode_length=8 * 12,
-        replay_budget_mb=1.5,
-        run_dir=str(run_dir),
-        progress=False,
-        migrate_chunk=16,
-        checkpoint_every=8 * 10,
     )
-    base.update(kw)
-    return TrainConfig(**base).resolved()
+    return dmc_cfg(run_dir, **{**auto, **kw}).resolved()
 
 
 def test_auto_freeze_picks_its_step_and_logs_the_curve(tmp_path):

@@ -8,32 +8,11 @@ import signal
 import jax
 import numpy as np
 import pytest
-from same_run import assert_same_run, final_arrays
+from same_run import assert_same_run, dmc_cfg, final_arrays
 
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
 from seer_jax.logging import RunLogger
-from seer_jax.train import ConfigError, TrainConfig, TrainingStopped, _StopSignals, train
-
-
-def dmc_cfg(run_dir, **kw):
-    base = dict(
-        task="cartpole_swingup",
-        env_steps=8 * 60,
-        batch_size=8,
-        init_steps=10,
-        freeze_step=30,
-        eval_every=8 * 20,
-        eval_episodes=1,
-        log_every=5,
-        episode_length=8 * 12,
-        replay_budget_mb=1.5,
-        run_dir=str(run_dir),
-        progress=False,
-        migrate_chunk=16,
-        checkpoint_every=8 * 10,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+from seer_jax.train import ConfigError, TrainingStopped, _StopSignals, train
 
 
 @pytest.fixture(scope="module")
