@@ -43,8 +43,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from atari_groups import VARIANTS, plot_games, score_at, seed_dir, seed_result, train_group
-
+from experiments.common import VARIANTS, plot_games, score_at, seed_dir, seed_result, train_group
 from seer_jax import platform
 from seer_jax.envs.atari import human_normalized, reference_scores
 from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS, DEFAULT_CONV_INIT

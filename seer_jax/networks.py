@@ -1,8 +1,10 @@
-"""Flax (linen) modules used by the agents.
+"""Flax (linen) modules used by the agents, and their initialisers.
 
 CURL-SAC (DeepMind Control): :class:`PixelConv` (the shared conv stack),
 :class:`Projection` (dense + LayerNorm to the latent), :class:`QHead` and
-:class:`ActorHead` (MLPs on latents).
+:class:`ActorHead` (MLPs on latents). DER (Atari): :class:`DERConv` and
+:class:`DuelingC51` with :class:`NoisyDense`. Owns ``CONV_INITS`` (the convolution
+initialisations a DER encoder may use). Imports nothing else from ``seer_jax``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seer_jax.settings import CONV_INITS, DEFAULT_CONV_INIT
+# The convolution initialisations (PatchConv.weight_init, DerConfig.conv_init, --conv-init):
+# Flax's default, and PyTorch's (the released SEER code's).
+CONV_INITS = ("lecun_normal", "pytorch")
+DEFAULT_CONV_INIT = CONV_INITS[0]
+
 
 RELU_GAIN = 2.0**0.5
 

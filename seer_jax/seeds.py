@@ -73,7 +73,7 @@ def make_learn(
 ) -> Callable:
     """``learn(agent_states, replay_states, keys, step)`` for N seeds at once: each seed
     samples its own batch and updates with ``fold_in(keys[i], step)``, as
-    ``seer_jax.train.make_learn`` does for one (agent states donated)."""
+    ``seer_jax.steps.make_learn`` does for one (agent states donated)."""
 
     def learn(agent_state, replay_state, key, step):
         k_sample, k_upd = jax.random.split(jax.random.fold_in(key, step))

@@ -13,10 +13,7 @@ from typing import Any
 
 import numpy as np
 
-# The DER encoder's initialisations (seer_jax.networks.PatchConv.weight_init,
-# DerConfig.conv_init, --conv-init): Flax's default, and PyTorch's (the released SEER code's).
-CONV_INITS = ("lecun_normal", "pytorch")
-DEFAULT_CONV_INIT = CONV_INITS[0]
+from seer_jax.networks import CONV_INITS, DEFAULT_CONV_INIT  # noqa: F401  (re-exported)
 
 MB = 2**20
 

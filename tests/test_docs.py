@@ -24,16 +24,16 @@ def test_library_guide_has_examples():
 
 def test_results_page_is_regenerated():
     """docs/results.md is rendered from docs/results/ (the JSON files and notes.md): an
-    edit there without `python experiments/report.py` leaves the page stale."""
+    edit there without `python experiments/make_docs/report.py` leaves the page stale."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("report", os.path.join(ROOT, "experiments", "report.py"))
+    spec = importlib.util.spec_from_file_location("report", os.path.join(ROOT, "experiments", "make_docs", "report.py"))
     assert spec is not None and spec.loader is not None
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
     with open(os.path.join(ROOT, "docs", "results.md")) as f:
         committed = f.read()
-    assert committed == report.render(), "docs/results.md is stale: run `python experiments/report.py`"
+    assert committed == report.render(), "docs/results.md is stale: run `python experiments/make_docs/report.py`"
 
 
 def markdown_pages():

@@ -12,7 +12,7 @@ from same_run import assert_same_run, dmc_cfg, final_arrays
 
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
 from seer_jax.logging import RunLogger
-from seer_jax.train import ConfigError, TrainingStopped, _StopSignals, train
+from seer_jax.train import ConfigError, StopSignals, TrainingStopped, train
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_sigterm_stops_with_a_checkpoint_at_that_step(tmp_path, monkeypatch):
 def test_a_second_signal_stops_at_once_and_restores_the_handlers():
     messages = []
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt) as info, _StopSignals(messages.append) as signals:
+    with pytest.raises(KeyboardInterrupt) as info, StopSignals(messages.append) as signals:
         signal.raise_signal(signal.SIGINT)
         assert signals.received == "SIGINT" and "stopping after this agent step" in messages[0]
         signal.raise_signal(signal.SIGINT)

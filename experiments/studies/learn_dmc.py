@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Learning check on DeepMind Control: train one or more seeds and write the curve.
 
-    python experiments/learn_dmc.py --task cartpole_swingup --env-steps 100000 \
+    python experiments/studies/learn_dmc.py --task cartpole_swingup --env-steps 100000 \
         --freeze-step 4000 --batch-size 128 --seeds 0
 
 Each seed trains in ``runs/learn/TASK-sSEED`` (a finished seed, one with summary.json,
@@ -18,12 +18,12 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 from seer_jax import platform
 from seer_jax.logging import read_eval
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
 def collect(args, run_dirs: dict[int, str]) -> dict:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Render docs/results.md from the committed result files in docs/results/.
 
-python experiments/report.py
+python experiments/make_docs/report.py
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 RESULTS = os.path.join(ROOT, "docs", "results")
 
 
@@ -95,7 +95,7 @@ def ablation(r) -> list[str]:
         f"## Return against the freeze step: {r['task']} (seed {r['seed']}, batch {r['batch_size']})",
         "",
         "Each variant is forked from one plain run's checkpoint at its freeze step "
-        "(`experiments/ablate_freeze.py`); unfinished ones show their latest evaluation.",
+        "(`experiments/studies/ablate_freeze.py`); unfinished ones show their latest evaluation.",
         "",
         f"![{name}](results/{name}.png)",
         "",
@@ -206,7 +206,7 @@ def render() -> str:
         "# Results",
         "",
         "Every number below was measured by the command shown, on the machine and date shown; "
-        "the JSON files beside this page hold the raw figures. Regenerate this page with `python experiments/report.py`.",
+        "the JSON files beside this page hold the raw figures. Regenerate this page with `python experiments/make_docs/report.py`.",
         "",
     ]
     for fn, name in (

@@ -10,7 +10,7 @@ stacks with the run's frozen encoder, and fits a ridge regression and a small ML
 latents to state on some episodes and scores them (R^2) on the others. The same probe on a freshly initialised encoder is the floor: what random convolutional
 features already give.
 
-    python experiments/probe_latents.py runs/walker_cpu   # -> docs/results/probe_latents_walker_walk.json
+    python experiments/studies/probe_latents.py runs/walker_cpu   # -> docs/results/probe_latents_walker_walk.json
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 import numpy as np
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Learning check on Atari: DER + SEER (freeze at 50,004) and plain DER, 100k agent steps.
 
-    python experiments/learn_atari.py --games road_runner krull --seeds 0 1 2
-    python experiments/learn_atari.py --collect-only      # rewrite the results from the runs
+    python experiments/studies/learn_atari.py --games road_runner krull --seeds 0 1 2
+    python experiments/studies/learn_atari.py --collect-only      # rewrite the results from the runs
 
 The seeds of a (game, variant) train together in one process (a vmapped seed axis,
 ``--seeds``; ~15% more agent steps per second than one seed after another on a 2-core
@@ -21,13 +21,12 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from atari_groups import VARIANTS, plot_games, seed_dir, seed_result, train_group
-
+from experiments.common import VARIANTS, plot_games, seed_dir, seed_result, train_group
 from seer_jax import platform
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
 def collect(args, run_dirs) -> dict:

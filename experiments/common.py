@@ -1,4 +1,6 @@
-"""Atari experiment groups shared by ``learn_atari.py`` and ``reproduce_atari.py``.
+"""Helpers shared by the experiment scripts: Atari experiment groups and their run folders
+(``reproduce_atari.py``, ``studies/learn_atari.py``). Every results file's machine/date/command
+block comes from ``seer_jax.platform.provenance()``.
 
 A group is one (game, variant) trained for several seeds in one process (a vmapped seed
 axis): its folder is ``RUNS/GAME-VARIANT`` with one ``seedS`` folder per seed (just the

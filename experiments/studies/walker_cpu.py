@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """walker_walk with SEER to 500k env steps on this machine's CPU (#8).
 
-    nohup python experiments/walker_cpu.py > logs/walker_cpu.log 2>&1 &   # start or resume
-    python experiments/walker_cpu.py --collect-only                        # rewrite the results
+    nohup python experiments/studies/walker_cpu.py > logs/walker_cpu.log 2>&1 &   # start or resume
+    python experiments/studies/walker_cpu.py --collect-only                        # rewrite the results
 
 The run: CURL-SAC + SEER with the method spec's settings (action repeat 2, batch 128,
 freeze at 10k agent steps, ``num_copies`` 4, 3 GB replay budget), evaluated every 50k
@@ -30,13 +30,13 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 from seer_jax import platform
 from seer_jax.checkpoint import RunCheckpointer
 from seer_jax.logging import read_eval
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 TARGET_RETURN, TARGET_HOURS = 900, 4.0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Return at the end of a run against the freeze step, from one plain (no-freeze) run.
 
-    python experiments/ablate_freeze.py --src runs/learn/cartpole_swingup-s0-nofreeze \
+    python experiments/studies/ablate_freeze.py --src runs/learn/cartpole_swingup-s0-nofreeze \
         --freeze-steps 4000 6000 8000 10000
 
 The plain run (``learn_dmc.py --no-freeze --keep-checkpoints 20``) saves a checkpoint
@@ -21,13 +21,12 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 from seer_jax import platform
 from seer_jax.logging import read_eval
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
 def main() -> int:
@@ -37,8 +36,7 @@ def main() -> int:
     p.add_argument("--runs", default=os.path.join(ROOT, "runs", "ablate"))
     p.add_argument("--collect-only", action="store_true")
     args = p.parse_args()
-    from fork_run import fork
-
+    from experiments.fork_run import fork
     from seer_jax.train import TrainConfig, train
 
     with open(os.path.join(args.src, "config.json")) as f:

@@ -5,7 +5,7 @@ beside the random column of the reference table (``seer_jax.envs.atari.reference
 human-normalised scores subtract). A game whose random score lands far from the
 reference's would point at the environment rather than the agent.
 
-    python experiments/random_atari.py [GAME ...] [--games-per-game N] [--seed S]
+    python experiments/studies/random_atari.py [GAME ...] [--games-per-game N] [--seed S]
     # default: the 8 games of the paper's table; prints one line per game
 """
 
@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 import numpy as np
 
 from seer_jax.envs.atari import AtariEnv, reference_scores

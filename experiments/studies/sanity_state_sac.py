@@ -6,7 +6,7 @@ State SAC is known to solve these tasks quickly (CURL's paper, 100k env steps:
 cartpole_swingup 835 +- 22), so a learner that cannot do the same from states has a bug;
 one that can puts any plateau after the freeze on the frozen encoder's features.
 
-    python experiments/sanity_state_sac.py [--task T] [--seed S] [--env-steps N] [--matmul-dtype D]
+    python experiments/studies/sanity_state_sac.py [--task T] [--seed S] [--env-steps N] [--matmul-dtype D]
     # -> docs/results/sanity_state_sac.json (cartpole_swingup, float32) or
     #    docs/results/sanity_state_sac_<task>_<dtype>.json
 """
@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 import jax
 import jax.numpy as jnp
 import numpy as np
