@@ -2,7 +2,7 @@
 """Train a pixel agent with SEER: CURL-SAC on DeepMind Control, DER on Atari.
 
     python experiments/run.py --task walker_walk             # the spec's defaults
-    python experiments/run.py --preset quick                 # a few minutes on a CPU
+    python experiments/run.py --preset quick                 # about 3 minutes on a 2-core CPU
     python experiments/run.py --task cartpole_swingup --no-freeze   # plain CURL-SAC
     python experiments/run.py --task road_runner             # DER + SEER on Atari
 
@@ -15,16 +15,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from seer_jax import platform
-from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS
+from seer_jax.choices import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS
 
 PRESETS = {
     "quick": dict(
-        _doc="cartpole_swingup, batch 32, freeze at 800 agent steps; a few minutes on a 2-core CPU",
+        _doc="cartpole_swingup, batch 32, freeze at 800 agent steps; about 3 minutes on a quiet 2-core CPU",
+        _setting="dmc",
         task="cartpole_swingup",
         env_steps=16_000,
         batch_size=32,
@@ -35,7 +37,8 @@ PRESETS = {
         log_every=100,
     ),
     "atari-constrained": dict(
-        _doc="Atari with the SEER paper's small buffer: the memory of 10k image transitions",
+        _doc="Atari with the SEER paper's small buffer: the memory of 10k image transitions (needs --task GAME)",
+        _setting="atari",
         replay_budget_mb=10_000 * ATARI_IMAGE_TRANSITION_BYTES / 2**20,
     ),
 }
@@ -82,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--task",
-        default="walker_walk",
+        default=None,
         help="a DeepMind Control domain_task (walker_walk, cartpole_swingup, ...) or an Atari game (alien, road_runner, ...); default: walker_walk",
     )
     p.add_argument(
@@ -250,8 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_run_dir(run_dir: str, args):
-    """The configuration saved in a run folder (for --resume)."""
+def config_from_run_dir(run_dir: str, args, ignored: list[str] | None = None):
+    """The configuration saved in a run folder (for --resume). Flags that set what is
+    trained (``ignored``) cannot change a run half way: refused for an unfinished run,
+    named as ignored for a finished one."""
     from seer_jax.train import ConfigError, TrainConfig
 
     overrides = {"progress": not args.no_progress}
@@ -259,23 +264,36 @@ def config_from_run_dir(run_dir: str, args):
         if getattr(args, k) is not None:
             overrides[k] = getattr(args, k)
     try:
-        return TrainConfig.from_run_dir(run_dir, **overrides)
+        cfg = TrainConfig.from_run_dir(run_dir, **overrides)
     except ConfigError as e:
         raise ConfigError(f"--resume {e}") from None
+    if ignored:
+        if os.path.exists(os.path.join(run_dir, "summary.json")):
+            print(
+                f"seer_jax: {run_dir} is finished; ignored {', '.join(ignored)} (--resume keeps the saved configuration)."
+            )
+        else:
+            raise ConfigError(
+                f"--resume {run_dir} continues with the configuration saved there; {', '.join(ignored)} would change it "
+                "half way. Drop the flag(s), or start a new run with --run-dir."
+            )
+    return cfg
 
 
 def config_from_args(argv: list[str] | None = None):
-    from seer_jax.train import TrainConfig
+    from seer_jax.train import ConfigError, TrainConfig
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.deterministic:
         platform.use_one_cpu()  # before jax's first computation
     if args.resume:
-        return config_from_run_dir(args.resume, args)
+        return config_from_run_dir(args.resume, args, _training_flags(args, argv))
     values = {}
     if args.preset:
-        values.update({k: v for k, v in PRESETS[args.preset].items() if not k.startswith("_")})
+        preset = PRESETS[args.preset]
+        values.update({k: v for k, v in preset.items() if not k.startswith("_")})
+        _check_preset_fits(args.preset, preset["_setting"], args.task, ConfigError)
     given = {k: v for k, v in vars(args).items() if v is not None and v is not False}
     if args.seeds is not None:
         if len(args.seeds) == 1:
@@ -291,13 +309,71 @@ def config_from_args(argv: list[str] | None = None):
     return TrainConfig(**values)
 
 
+def _check_preset_fits(name: str, setting: str, task: str | None, error: type[Exception]) -> None:
+    """A preset made for one setting (DeepMind Control or Atari) refuses a task of the other;
+    an Atari preset without --task asks for a game."""
+    from seer_jax.settings import setting_for
+
+    if task is None:
+        if setting == "atari":
+            raise error(
+                f"--preset {name} is for Atari games: add --task GAME (e.g. --task road_runner or --task pong)."
+            )
+        return
+    try:
+        actual = setting_for(task).name
+    except ValueError:
+        return  # an unknown task: TrainConfig.resolved() lists the valid ones
+    if actual != setting:
+        kind = {"atari": "Atari games", "dmc": "DeepMind Control tasks"}
+        raise error(f"--preset {name} is for {kind[setting]}, but --task {task} is one of the {kind[actual]}; "
+                    f"drop --preset or choose a task it fits.")  # fmt: skip
+
+
+def _training_flags(args, argv: list[str] | None) -> list[str]:
+    """The flags on the command line that set what is trained (for --resume: the saved
+    configuration decides those)."""
+    keep = {"resume", "no_progress", "checkpoint_every", "keep_checkpoints", "deterministic"}
+    defaults = vars(build_parser().parse_args([]))
+    return [
+        "--" + k.replace("_", "-") + ("" if v is True else f" {' '.join(map(str, v)) if isinstance(v, list) else v}")
+        for k, v in vars(args).items()
+        if k not in keep and v != defaults.get(k)
+    ]
+
+
+def check_run_folder(argv: list[str] | None) -> str | None:
+    """The run folder's problem in one line (a file, under a file, not creatable), found
+    before anything heavy is imported; None when it can be used."""
+    from seer_jax.run_folder import RunFolderError, check_path
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.resume:
+            check_path(args.resume, "--resume", create=False)
+        elif args.run_dir:
+            check_path(args.run_dir)
+    except RunFolderError as e:
+        return str(e)
+    return None
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     platform.configure_rendering()
+    problem = check_run_folder(argv)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from seer_jax.checkpoint import CheckpointError
     from seer_jax.envs.dmc import RenderingUnavailable
     from seer_jax.replay import ReplayBudgetError
     from seer_jax.train import ConfigError, TrainingDiverged, TrainingStopped, train
 
+    signal.signal(signal.SIGTERM, _interrupt)  # before the loop starts: stop as Ctrl-C does (nothing to save yet)
     try:
         cfg = config_from_args(argv)
         train(cfg.resolved())
@@ -324,5 +400,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    build_parser().parse_args()  # --help and flag errors answer here: before the re-exec and before JAX loads
     platform.reexec_with_fast_allocator()
     sys.exit(main())

@@ -30,25 +30,55 @@ from seer_jax import platform as _platform
 _platform.configure_xla()  # must precede the first `import jax`
 _platform.configure_rendering()
 
-from seer_jax import auto_freeze, freeze, seeds  # noqa: E402
-from seer_jax.agents.curl_sac import CurlSac, CurlSacConfig, CurlSacState  # noqa: E402
-from seer_jax.agents.der import Der, DerConfig, DerState  # noqa: E402
-from seer_jax.augment import center_crop, random_crop  # noqa: E402
-from seer_jax.auto_freeze import AutoFreeze  # noqa: E402
-from seer_jax.envs.atari import AtariEnv  # noqa: E402
-from seer_jax.envs.dmc import DMCPixels  # noqa: E402
-from seer_jax.networks import (  # noqa: E402
-    ActorHead,
-    DERConv,
-    DuelingC51,
-    NoisyDense,
-    PixelConv,
-    Projection,
-    QHead,
-    bf16_matmul,
-)
-from seer_jax.replay import Replay, ReplayBudgetError, ReplayState, capacity_for_budget, migrate  # noqa: E402
-from seer_jax.train import TrainConfig  # noqa: E402
+# The public names, imported on first use (PEP 562): `import seer_jax` stays light (the
+# command line answers --help and argument errors before JAX loads), and
+# `from seer_jax import CurlSac` works as usual.
+_EXPORTS = {
+    "ActorHead": "seer_jax.networks",
+    "AutoFreeze": "seer_jax.auto_freeze",
+    "AtariEnv": "seer_jax.envs.atari",
+    "CurlSac": "seer_jax.agents.curl_sac",
+    "CurlSacConfig": "seer_jax.agents.curl_sac",
+    "CurlSacState": "seer_jax.agents.curl_sac",
+    "DERConv": "seer_jax.networks",
+    "DMCPixels": "seer_jax.envs.dmc",
+    "Der": "seer_jax.agents.der",
+    "DerConfig": "seer_jax.agents.der",
+    "DerState": "seer_jax.agents.der",
+    "DuelingC51": "seer_jax.networks",
+    "NoisyDense": "seer_jax.networks",
+    "PixelConv": "seer_jax.networks",
+    "Projection": "seer_jax.networks",
+    "QHead": "seer_jax.networks",
+    "Replay": "seer_jax.replay",
+    "ReplayBudgetError": "seer_jax.replay",
+    "ReplayState": "seer_jax.replay",
+    "TrainConfig": "seer_jax.config",
+    "bf16_matmul": "seer_jax.networks",
+    "capacity_for_budget": "seer_jax.replay",
+    "center_crop": "seer_jax.augment",
+    "migrate": "seer_jax.replay",
+    "random_crop": "seer_jax.augment",
+}
+_MODULES = ("auto_freeze", "freeze", "seeds")
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"seer_jax.{name}")
+    else:
+        raise AttributeError(f"module 'seer_jax' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 

@@ -155,6 +155,11 @@ class RunLogger:
     def message(self, text: str) -> None:
         self.bar.write(text)
 
+    def status(self, text: str) -> None:
+        """Show ``text`` after the progress bar (e.g. a running evaluation's progress)
+        until the next :meth:`progress` call replaces it."""
+        self.bar.set_postfix_str(text, refresh=True)
+
     def close(self) -> None:
         self.bar.close()
         if self.tb is not None:

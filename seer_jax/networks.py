@@ -3,8 +3,8 @@
 CURL-SAC (DeepMind Control): :class:`PixelConv` (the shared conv stack),
 :class:`Projection` (dense + LayerNorm to the latent), :class:`QHead` and
 :class:`ActorHead` (MLPs on latents). DER (Atari): :class:`DERConv` and
-:class:`DuelingC51` with :class:`NoisyDense`. Owns ``CONV_INITS`` (the convolution
-initialisations a DER encoder may use). Imports nothing else from ``seer_jax``.
+:class:`DuelingC51` with :class:`NoisyDense`. Imports only
+:mod:`seer_jax.choices` from ``seer_jax``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# The convolution initialisations (PatchConv.weight_init, DerConfig.conv_init, --conv-init):
-# Flax's default, and PyTorch's (the released SEER code's).
-CONV_INITS = ("lecun_normal", "pytorch")
-DEFAULT_CONV_INIT = CONV_INITS[0]
-
+from seer_jax.choices import CONV_INITS, DEFAULT_CONV_INIT
 
 RELU_GAIN = 2.0**0.5
 

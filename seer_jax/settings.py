@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from seer_jax.networks import CONV_INITS, DEFAULT_CONV_INIT  # noqa: F401  (re-exported)
-
-MB = 2**20
+from seer_jax.choices import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS, DEFAULT_CONV_INIT, MB  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,9 +130,6 @@ ATARI = Setting(
     max_slots=lambda cfg: int(cfg.agent_steps * 1.2) + 100,
     score_extras=_atari_score_extras,
 )
-
-# Bytes of one Atari image transition: an 84x84 frame, action, reward, discount, flag.
-ATARI_IMAGE_TRANSITION_BYTES = 84 * 84 + 4 + 4 + 4 + 1
 
 
 def setting_for(task: str) -> Setting:

@@ -31,6 +31,7 @@ import numpy as np
 
 from seer_jax import auto_freeze as auto_freeze_lib
 from seer_jax import platform as platform_lib
+from seer_jax import plots, run_folder
 from seer_jax import replay as replay_lib
 from seer_jax.auto_freeze import AutoFreeze, Monitor
 from seer_jax.checkpoint import CheckpointError, RunCheckpointer
@@ -43,8 +44,9 @@ from seer_jax.config import (  # noqa: F401  (re-exported: the public names of s
     resolved,
     seed_configs,
 )
-from seer_jax.evaluation import evaluate, evaluate_and_log  # noqa: F401  (re-exported)
+from seer_jax.evaluation import EvalProgress, EvaluationStopped, evaluate, evaluate_and_log  # noqa: F401
 from seer_jax.logging import RateMeter, RunLogger
+from seer_jax.run_folder import RunFolderLock
 from seer_jax.settings import MB, Setting
 from seer_jax.steps import (  # noqa: F401  (re-exported)
     Phase,
@@ -108,6 +110,9 @@ class Run:
     t_start: float
     step_rate: RateMeter = dataclasses.field(default_factory=RateMeter)
     update_rate: RateMeter = dataclasses.field(default_factory=RateMeter)
+    signals: StopSignals | None = None  # the stop requests (SIGTERM, Ctrl-C) while the loop runs
+    eval_steps: int | None = None  # batched steps the last evaluation took (its time-left estimate)
+    plot_warned: bool = False
 
     @property
     def total(self) -> int:
@@ -185,28 +190,53 @@ def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any] | N
     tracing and compiling them again.
     """
     cfg = cfg.resolved()
+    with RunFolderLock(resolved(cfg.run_dir)):  # one run per folder; a second is refused at once
+        return _train(cfg, stop_after)
+
+
+def _train(cfg: TrainConfig, stop_after: int | None) -> dict[str, Any] | None:
+    """:func:`train` on a resolved configuration whose run folder this process holds."""
     finished = finished_summary(cfg)
     if finished is not None:
         return finished
+    unfinished = remove_unfinished_saves(cfg)
+    started_before = os.path.exists(os.path.join(resolved(cfg.run_dir), "config.json"))
     run = build_run(cfg)
     restored = restore_state(run)
     state = restored if restored is not None else fresh_state(run)
     open_logs(run, state)
-    if state.resumed and state.phase.name == "images" and cfg.freeze_step == state.step:
-        state = freeze(run, state)  # a run forked at its freeze step (experiments/fork_run.py)
+    if unfinished:
+        run.logger.message(
+            f"found an unfinished checkpoint save ({', '.join(unfinished)}; its process was stopped while writing it), "
+            "removed it; "
+            + (
+                f"continuing from the last finished checkpoint, agent step {state.step}"
+                if state.resumed
+                else "there is no finished checkpoint, so this run starts from the beginning"
+            )  # fmt: skip
+        )
+    elif started_before and not state.resumed:
+        run.logger.message(
+            f"no finished checkpoint in {resolved(cfg.run_dir)} (the run before stopped before its first): "
+            "this run starts from the beginning"
+        )
     with StopSignals(run.logger.message) as signals:
-        while state.step < run.total:
+        run.signals = signals
+        if state.resumed and state.phase.name == "images" and cfg.freeze_step == state.step:
+            state = freeze(run, state)  # a run forked at its freeze step (experiments/fork_run.py)
+        state = maybe_evaluate(run, state)  # on resume: an evaluation a stop interrupted
+        while state.step < run.total and not signals.received and state.step != stop_after:
             state = agent_step(run, state)  # act, step the environments, store, update
             state = maybe_freeze(run, state)
             log_train(run, state)
-            state = maybe_evaluate(run, state)
+            state = maybe_evaluate(run, state)  # abandoned (to run on resume) when a stop is asked for
             show_progress(run, state)
-            signalled = signals.received if state.step < run.total else None
-            stop = signalled is not None or (stop_after == state.step and state.step < run.total)
-            state = maybe_checkpoint(run, state, force=stop)
-            if stop:
-                stop_here(run, state, signalled)
-                return None
+            state = maybe_checkpoint(run, state)
+        if state.step == run.total and not signals.received:
+            state = final_evaluation(run, state)
+        if signals.received or state.step < run.total:
+            stop_here(run, state, signals.received)
+            return None
     return finish(run, state)
 
 
@@ -350,24 +380,87 @@ def log_train(run: Run, state: LoopState) -> None:
 
 
 def maybe_evaluate(run: Run, state: LoopState) -> LoopState:
-    """Evaluate every seed when an evaluation falls due (evaluation time is not counted
-    as training time)."""
+    """Evaluate the seeds an evaluation is due for (evaluation time is not counted as
+    training time). A stop asked for meanwhile abandons the evaluation: it is still due
+    in the checkpoint, so a resumed run evaluates there first."""
     env_steps = state.step * run.action_repeat
-    if run.seeds[0].next_eval is None or env_steps < run.seeds[0].next_eval:
-        return state
-    t0 = time.perf_counter()
-    for r in run.seeds:
-        while r.next_eval is not None and r.next_eval <= env_steps:
-            r.next_eval += resolved(run.cfg.eval_every)
-        r.eval_rows.append(_evaluate_seed(run, state, r, env_steps))
-    state.t_phase += time.perf_counter() - t0
+    t0, evaluated = time.perf_counter(), False
+    try:
+        for r in run.seeds:
+            if r.next_eval is None or r.next_eval > env_steps:
+                continue
+            row = _evaluate_seed(run, state, r, env_steps)
+            if row is None:
+                break
+            r.eval_rows.append(row)
+            while r.next_eval <= env_steps:
+                r.next_eval += resolved(run.cfg.eval_every)
+            evaluated = True
+        if evaluated:
+            draw_curves(run, state)
+    finally:
+        state.t_phase += time.perf_counter() - t0
     return state
 
 
-def _evaluate_seed(run: Run, state: LoopState, r: SeedRun, env_steps: int) -> dict[str, Any]:
+def final_evaluation(run: Run, state: LoopState) -> LoopState:
+    """The evaluation at the end of the run, for each seed whose last evaluation was not at
+    the last step (abandoned, like any evaluation, when a stop is asked for)."""
+    jax.block_until_ready(state.agent_state)
+    state.phase_time[state.phase.name] += time.perf_counter() - state.t_phase
+    env_steps = run.total * run.action_repeat
+    for r in run.seeds:
+        if not r.eval_rows or r.eval_rows[-1]["env_steps"] != env_steps:
+            row = _evaluate_seed(run, state, r, env_steps)
+            if row is None:
+                break
+            r.eval_rows.append(row)
+    draw_curves(run, state)
+    state.t_phase = time.perf_counter()
+    return state
+
+
+def draw_curves(run: Run, state: LoopState) -> None:
+    """Redraw each seed's ``learning_curve.png`` (and, for several seeds, the run folder's
+    one with every seed and their mean). A picture that cannot be drawn never stops a run:
+    it says why once."""
+    freeze = state.phase_steps["images"] * run.action_repeat if state.phase.name == "latents" else None
+    try:
+        for r in run.seeds:
+            plots.learning_curve(r.run_dir, f"{r.cfg.task}, seed {r.cfg.seed}", freeze)
+        if run.axis.many:
+            plots.seeds_learning_curve(resolved(run.cfg.run_dir), {r.cfg.seed: r.run_dir for r in run.seeds},
+                                       run.cfg.task)  # fmt: skip
+    except Exception as e:  # matplotlib missing or failing: the run matters more than its picture
+        if not run.plot_warned:
+            run.logger.message(f"could not draw learning_curve.png ({type(e).__name__}: {e}); training goes on")
+            run.plot_warned = True
+
+
+def _evaluate_seed(run: Run, state: LoopState, r: SeedRun, env_steps: int) -> dict[str, Any] | None:
+    """One seed's evaluation, shown on the progress bar as it runs; None when a stop
+    request abandoned it."""
     i = run.seeds.index(r)
     agent_state = run.axis.take(state.agent_state, i)
-    return evaluate_and_log(r.cfg, run.setting, r.logger, run.act, agent_state, r.keys[3], env_steps, state.phase.name)
+    signals = run.signals
+    progress = EvalProgress(
+        run.logger.status,
+        resolved(r.cfg.eval_episodes),
+        run.eval_steps or getattr(r.env, "episode_steps", None),
+        should_stop=None if signals is None else (lambda: signals.received is not None),
+        label=f" seed {r.cfg.seed}" if run.axis.many else "",
+    )
+    try:
+        row = evaluate_and_log(
+            r.cfg, run.setting, r.logger, run.act, agent_state, r.keys[3], env_steps, state.phase.name, progress
+        )
+    except EvaluationStopped:
+        run.logger.message(
+            f"evaluation at {env_steps} env steps abandoned{progress.label} (it runs again when the run is resumed)"
+        )
+        return None
+    run.eval_steps = progress.steps
+    return row
 
 
 def show_progress(run: Run, state: LoopState) -> None:
@@ -387,12 +480,12 @@ def show_progress(run: Run, state: LoopState) -> None:
     run.logger.progress(run.action_repeat, **postfix)
 
 
-def maybe_checkpoint(run: Run, state: LoopState, force: bool) -> LoopState:
+def maybe_checkpoint(run: Run, state: LoopState, force: bool = False) -> LoopState:
     """Save a checkpoint every ``checkpoint_every`` env steps before the end (the end's is
-    written by :func:`finish`), or now when ``force``."""
+    written by :func:`finish`), or now when ``force``; never twice at one step."""
     env_steps = state.step * run.action_repeat
     due = state.next_checkpoint is not None and env_steps >= state.next_checkpoint and state.step < run.total
-    if not (due or force):
+    if not (due or force) or state.step in run.seeds[0].checkpointer.steps():
         return state
     while state.next_checkpoint is not None and state.next_checkpoint <= env_steps:
         state.next_checkpoint += run.cfg.checkpoint_every
@@ -404,9 +497,10 @@ def maybe_checkpoint(run: Run, state: LoopState, force: bool) -> LoopState:
 
 
 def stop_here(run: Run, state: LoopState, signal_name: str | None) -> None:
-    """End a run stopped early (its checkpoint is written): close its files; raise
-    TrainingStopped when a signal asked for the stop."""
+    """End a run stopped early: a checkpoint at the last completed agent step, its files
+    closed; raise TrainingStopped when a signal asked for the stop."""
     run_dir = resolved(run.cfg.run_dir)
+    maybe_checkpoint(run, state, force=True)
     _close(run)
     if signal_name is not None:
         raise TrainingStopped(
@@ -419,15 +513,11 @@ def stop_here(run: Run, state: LoopState, signal_name: str | None) -> None:
 
 
 def finish(run: Run, state: LoopState) -> dict[str, Any]:
-    """The end of a run: the final evaluation (unless one just ran), the last checkpoint,
-    each seed's ``summary.json`` (and the seeds' together), the closing line."""
+    """The end of a run (after :func:`final_evaluation`): the last checkpoint, each seed's
+    ``summary.json`` (and the seeds' together), the closing line."""
     jax.block_until_ready(state.agent_state)
     state.phase_time[state.phase.name] += time.perf_counter() - state.t_phase
-    env_steps = run.total * run.action_repeat
-    for r in run.seeds:
-        if not r.eval_rows or r.eval_rows[-1]["env_steps"] != env_steps:
-            r.eval_rows.append(_evaluate_seed(run, state, r, env_steps))
-    if run.cfg.checkpoint_every:
+    if run.cfg.checkpoint_every and state.step not in run.seeds[0].checkpointer.steps():
         save_checkpoint(run, state)
     summaries = [_seed_summary(run, state, r) for r in run.seeds]
     for s in summaries:
@@ -443,6 +533,18 @@ def finish(run: Run, state: LoopState) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- set-up
+
+
+def remove_unfinished_saves(cfg: TrainConfig) -> list[str]:
+    """Delete the checkpoint saves a killed process left half-written in the seeds'
+    ``checkpoints/`` folders; returns them as ``seedS/checkpoints/NAME`` (or
+    ``checkpoints/NAME``)."""
+    found = []
+    for c in seed_configs(cfg):
+        directory = os.path.join(resolved(c.run_dir), "checkpoints")
+        rel = os.path.relpath(directory, resolved(cfg.run_dir))
+        found += [os.path.join(rel, name) for name in run_folder.remove_unfinished_saves(directory)]
+    return found
 
 
 def finished_summary(cfg: TrainConfig) -> dict[str, Any] | None:

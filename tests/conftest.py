@@ -46,6 +46,7 @@ SLOWEST_FIRST = (
     "test_resume.py",
     "test_seeds.py",
     "test_train.py",
+    "test_cli_folders.py",
     "test_curl_sac.py",
     "test_der.py",
     "test_reproduce.py",

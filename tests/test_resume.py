@@ -80,6 +80,53 @@ def test_sigterm_stops_with_a_checkpoint_at_that_step(tmp_path, monkeypatch):
     )  # 23 steps, 2 episode starts (12 steps each)
 
 
+@pytest.mark.parametrize("where", ["evaluation", "migration"])
+def test_a_stop_during_an_evaluation_or_the_migration_checkpoints_and_resumes_exactly(
+    tmp_path, dmc_full, monkeypatch, where
+):
+    """A SIGTERM while an evaluation runs abandons it (it is still due in the checkpoint,
+    so the resumed run evaluates there first); one during the freeze's migration lets the
+    migration finish and stops after that agent step. Either way: a checkpoint at the last
+    completed agent step, TrainingStopped, and a resume that ends as the unbroken run."""
+    import seer_jax.steps
+    import seer_jax.train
+
+    full_dir, full = dmc_full
+    sent = []
+    if where == "evaluation":  # the evaluation after agent step 20 (eval_every: 160 env steps)
+        original = seer_jax.train.evaluate_and_log
+
+        def evaluate_and_log(*args, **kw):
+            if not sent:
+                sent.append(signal.raise_signal(signal.SIGTERM))
+            return original(*args, **kw)
+
+        monkeypatch.setattr(seer_jax.train, "evaluate_and_log", evaluate_and_log)
+        stop_step = 20
+    else:  # the freeze at agent step 30
+        migrate = seer_jax.steps.SeedAxis.freeze_and_migrate
+
+        def freeze_and_migrate(self, *args, **kw):
+            sent.append(signal.raise_signal(signal.SIGTERM))
+            return migrate(self, *args, **kw)
+
+        monkeypatch.setattr(seer_jax.steps.SeedAxis, "freeze_and_migrate", freeze_and_migrate)
+        stop_step = 30
+    with pytest.raises(TrainingStopped, match=f"SIGTERM after agent step {stop_step}"):
+        train(dmc_cfg(tmp_path / "cut"))
+    monkeypatch.undo()
+    assert RunCheckpointer(str(tmp_path / "cut")).steps()[-1] == stop_step
+    step, meta = RunCheckpointer(str(tmp_path / "cut")).latest_meta()
+    assert meta["phase"] == ("latents" if where == "migration" else "images")
+    # No evaluation row (the abandoned one wrote nothing); at the freeze, the one at 20.
+    eval_csv = tmp_path / "cut" / "eval.csv"
+    rows = eval_csv.read_text().count("\n") - 1 if eval_csv.exists() else 0
+    assert rows == (0 if where == "evaluation" else 1)
+    resumed = train(dmc_cfg(tmp_path / "cut"))
+    assert resumed["resumed"] and resumed["final_eval_return_mean"] == full["final_eval_return_mean"]
+    assert_same_run(full_dir, tmp_path / "cut")
+
+
 def test_a_second_signal_stops_at_once_and_restores_the_handlers():
     messages = []
     before = signal.getsignal(signal.SIGINT)

@@ -148,8 +148,9 @@ def test_seeds_in_one_process_train_like_separate_runs_with_per_seed_folders_and
     one = many["runs"][1]
     assert one["capacity_images"] == alone["capacity_images"] and one["capacity_latents"] == alone["capacity_latents"]
     # seed 1's folder is laid out as the single-seed run, with its own logs and evaluations
-    for name in ("config.json", "train.csv", "eval.csv", "summary.json"):
+    for name in ("config.json", "train.csv", "eval.csv", "summary.json", "learning_curve.png"):
         assert (tmp_path / "many" / "seed1" / name).exists(), name
+    assert (tmp_path / "many" / "learning_curve.png").exists()  # every seed and their mean
     rows_many, rows_alone = (read_csv(p / "train.csv") for p in (tmp_path / "many" / "seed1", tmp_path / "alone"))
     assert [r["env_steps"] for r in rows_many] == [r["env_steps"] for r in rows_alone]
     # the same data and keys: the first updates agree to float precision (vmapped

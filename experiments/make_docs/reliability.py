@@ -55,7 +55,8 @@ def run(args: list[str], env: dict | None = None, timeout: int = 600) -> dict:
     r = subprocess.run(RUN + args, capture_output=True, text=True, env=e, timeout=timeout)
     out = (r.stdout + "\n" + r.stderr).splitlines()
     if r.returncode == 0:
-        lines = [ln for ln in out if "resumed from" in ln] or [""]
+        keys = ("resumed from", "unfinished checkpoint save", "no finished checkpoint", "ignored")
+        lines = [ln for ln in out if any(k in ln for k in keys)] or [""]
     else:
         lines = (
             [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
@@ -148,6 +149,55 @@ def main() -> int:
         ["--resume", f"{tmp}/nothing"],
         "tests/test_train.py::test_cli_resume_of_missing_folder_is_clear",
     )
+    with open(f"{tmp}/notes.txt", "w") as f:
+        f.write("mine")
+    folder_test = "tests/test_cli_folders.py::test_run_dir_that_cannot_be_a_folder_is_one_line_exit_2"
+    case("run folder is a file", TINY + ["--run-dir", f"{tmp}/notes.txt"], folder_test)
+    case("run folder under a file", TINY + ["--run-dir", f"{tmp}/notes.txt/run"], folder_test)
+    case("run folder cannot be created", TINY + ["--run-dir", "/proc/seer_run"], folder_test)
+    case(
+        "a name envpool knows that is not an Atari game",
+        ["--task", "hopper"],
+        "tests/test_cli_folders.py::test_a_name_envpool_knows_that_is_not_an_atari_game_is_an_unknown_task",
+    )
+    preset_test = "tests/test_cli_folders.py::test_atari_preset_needs_an_atari_game"
+    case("Atari preset without a game", ["--preset", "atari-constrained"], preset_test)
+    case("preset for the other setting", ["--preset", "quick", "--task", "pong"], preset_test)
+
+    # Two runs on one folder: the second is refused while the first holds it.
+    held = f"{tmp}/held"
+    first = start_until_first_checkpoint(held, subprocess.DEVNULL)
+    case(
+        "second run on a folder a run holds",
+        TINY + ["--run-dir", held],
+        "tests/test_cli_folders.py::test_second_run_on_a_held_folder_is_refused_and_the_first_is_intact",
+    )
+    cases[-1]["message"] = cases[-1]["message"].replace(f"pid {first.pid}", "pid PID")
+    first.kill()
+    first.wait()
+
+    # A save cut short by a kill: the only checkpoint is an unfinished save.
+    unfinished = f"{tmp}/unfinished"
+
+    def half_save():
+        p = start_until_first_checkpoint(unfinished, subprocess.DEVNULL)
+        p.kill()
+        p.wait()
+        ck = os.path.join(unfinished, "checkpoints")
+        for d in os.listdir(ck):
+            shutil.move(os.path.join(ck, d), os.path.join(ck, f"{d}.orbax-checkpoint-tmp-1733400000"))
+
+    case(
+        "resume after a kill during the first checkpoint save",
+        ["--resume", unfinished],
+        "tests/test_cli_folders.py::test_resume_after_a_kill_during_the_first_save_says_it_starts_over",
+        prepare=half_save,
+    )
+    case(
+        "resume of a finished run with a training flag",
+        ["--resume", unfinished, "--batch-size", "64"],
+        "tests/test_cli_folders.py::test_resume_names_the_flags_it_ignores_and_refuses_them_on_an_unfinished_run",
+    )
 
     # A run asked to stop (SIGTERM, as `kill PID` sends; Ctrl-C does the same) after its
     # first checkpoint: it finishes the agent step, checkpoints there and exits 130.
@@ -174,6 +224,35 @@ def main() -> int:
         "tests/test_resume.py::test_sigterm_stops_with_a_checkpoint_at_that_step",
     )
 
+    # SIGTERM while the final evaluation runs: abandoned, checkpoint at the last step, 130.
+    in_eval = f"{tmp}/in_eval"
+    e = dict(os.environ, SEER_JAX_NO_REEXEC="1")
+    eval_args = TINY[:-1] + ["--env-steps", "160", "--action-repeat", "2", "--eval-episodes", "3",
+                             "--episode-length", "1000", "--run-dir", in_eval]  # fmt: skip
+    p = subprocess.Popen(RUN + eval_args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=e)
+    seen = ""
+    while ch := p.stderr.read(1):
+        seen += ch
+        if ch == "," and "evaluating: 0/3 episodes done" in seen[-100:]:
+            break
+    t0 = time.perf_counter()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=300)
+    cases.append(
+        {
+            "case": "SIGTERM during an evaluation",
+            "command": "kill PID (while python experiments/run.py "
+            + " ".join(eval_args).replace(tmp, "RUNS")
+            + " evaluates)",
+            "exit_code": p.returncode,
+            "message": (err.strip().splitlines()[-1:] or [""])[0].replace(tmp, "RUNS")[:400],
+            "traceback": "Traceback" in err,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "test": "tests/test_cli_folders.py::test_sigterm_during_the_final_evaluation_saves_exits_130_and_resumes",
+        }
+    )
+    print(f"[{p.returncode}] {cases[-1]['case']}: {cases[-1]['message'][:120]}", flush=True)
+
     # A real interrupted run: killed after its first checkpoint, then resumed.
     base = f"{tmp}/run"
     p = start_until_first_checkpoint(base, subprocess.DEVNULL)
@@ -188,6 +267,12 @@ def main() -> int:
         shutil.rmtree(base, ignore_errors=True)
         shutil.copytree(saved, base)
 
+    case(
+        "resume of an unfinished run with a training flag",
+        ["--resume", base, "--batch-size", "64"],
+        "tests/test_cli_folders.py::test_resume_names_the_flags_it_ignores_and_refuses_them_on_an_unfinished_run",
+        prepare=reset_copy,
+    )
     case(
         "same folder, different configuration",
         TINY[:-1] + ["--batch-size", "16", "--no-progress", "--run-dir", base],

@@ -29,7 +29,8 @@ import optax
 from flax import struct
 
 from seer_jax import freeze as freeze_lib
-from seer_jax.networks import CONV_INITS, DEFAULT_CONV_INIT, DERConv, DuelingC51
+from seer_jax.choices import CONV_INITS, DEFAULT_CONV_INIT
+from seer_jax.networks import DERConv, DuelingC51
 
 ENCODER_KEYS = ("conv",)
 

@@ -64,10 +64,15 @@ def _snake(camel: str) -> str:
 
 
 def atari_games() -> dict[str, str]:
-    """Every ALE v5 game envpool knows, as ``snake_case name -> envpool id``."""
-    import envpool
+    """Every ALE v5 game envpool knows, as ``snake_case name -> envpool id`` (envpool's
+    other ``-v5`` ids, e.g. the MuJoCo ``Hopper-v5``, are not Atari games)."""
+    from envpool.registration import registry
 
-    return {_snake(e[: -len("-v5")]): e for e in envpool.list_all_envs() if e.endswith("-v5") and e[0].isupper()}
+    return {
+        _snake(e[: -len("-v5")]): e
+        for e in registry.list_all_envs()
+        if e.endswith("-v5") and e[0].isupper() and registry.specs[e][0] == "envpool.atari"
+    }
 
 
 def envpool_id(game: str) -> str:

@@ -9,6 +9,7 @@ rewards (PlaNet benchmark protocol).
 from __future__ import annotations
 
 import collections
+import math
 import os
 from typing import Any
 
@@ -172,6 +173,18 @@ class DMCPixels(dm_env.Environment):
 
     def observation_spec(self) -> specs.Array:
         return specs.Array((self.frame_stack, self.size, self.size, 3), np.uint8, "pixels")
+
+    @property
+    def episode_steps(self) -> int | None:
+        """Agent steps in an episode (the time limit, or ``episode_length``, over the action
+        repeat); None for a task without a time limit."""
+        limit = self.episode_length
+        if limit is None:
+            step_limit = getattr(self._env, "_step_limit", math.inf)
+            if not math.isfinite(step_limit):
+                return None
+            limit = int(step_limit)
+        return -(-limit // self.action_repeat)
 
     def action_spec(self) -> specs.BoundedArray:
         return self._action_spec
