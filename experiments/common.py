@@ -137,3 +137,72 @@ def plot_games(
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+STATISTICS = "statistics.json"
+
+
+def game_statistics(run_dir: str, games: int = 100, chunk: int = 20) -> dict[str, Any]:
+    """The paper's statistics of a finished seed, computed once and kept in
+    ``RUN_DIR/statistics.json``: ``final_100`` (the final agent over ``games`` fresh
+    evaluation games), ``best_100`` (the agent of the best periodic evaluation, kept by
+    ``--keep-best``, over the same games) and ``final_10`` (the run's own final
+    evaluation). Games are played ``chunk`` at a time, seeded apart from the periodic
+    evaluations' environments."""
+    import json
+    import time
+
+    import jax
+    import numpy as np
+
+    path = os.path.join(run_dir, STATISTICS)
+    if os.path.exists(path):
+        with open(path) as f:
+            kept = json.load(f)
+        if kept.get("games") == games:
+            return kept
+    import orbax.checkpoint as ocp
+
+    from seer_jax.checkpoint import RunCheckpointer, _leaf_name
+    from seer_jax.evaluation import evaluate
+    from seer_jax.train import TrainConfig, load_best_agent
+
+    cfg = TrainConfig.from_run_dir(run_dir).resolved()
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)
+    probe_env = cfg.setting.make_env(cfg, 0, False)
+    agent = cfg.setting.make_agent(cfg, probe_env)
+    probe_env.close()
+    key = jax.random.PRNGKey(cfg.seed)
+    ck = RunCheckpointer(run_dir)
+    arrays = ck.manager.restore(ck.steps()[-1], args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))["arrays"]
+    template = agent.init(key)
+    if summary.get("freeze_step") is not None:
+        template = agent.freeze(template)
+    stored = {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(arrays["agent"])}
+    final = jax.tree_util.tree_unflatten(
+        jax.tree_util.tree_structure(template),
+        [stored[_leaf_name(p)] for p, _ in jax.tree_util.tree_leaves_with_path(template)],
+    )
+    best, record = load_best_agent(run_dir, agent, key)
+    act = jax.jit(agent.act, static_argnums=3)
+    out: dict[str, Any] = {"games": games, "best_agent": record, "final_10": summary["final_eval_return_mean"]}
+    for name, state in (("final", final), ("best", best)):
+        t0, returns = time.perf_counter(), []
+        for start in range(0, games, chunk):
+            base = (cfg.seed + 7_000_000 + start) % (2**31 - 2**20)
+            envs = [cfg.setting.make_env(cfg, base + i, False) for i in range(min(chunk, games - start))]
+            try:
+                k = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 99), start)
+                row = evaluate(act, state, envs, k, per_episode=True)
+            finally:
+                for e in envs:
+                    e.close()
+            returns += row["returns"]
+        out[f"{name}_{games}"] = float(np.mean(returns))
+        out[f"{name}_{games}_std_over_games"] = float(np.std(returns))
+        out[f"{name}_{games}_seconds"] = time.perf_counter() - t0
+    with open(path + ".tmp", "w") as f:
+        json.dump(out, f, indent=1)
+    os.replace(path + ".tmp", path)
+    return out

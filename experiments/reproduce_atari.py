@@ -43,21 +43,55 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from experiments.common import VARIANTS, plot_games, score_at, seed_dir, seed_result, train_group
+from experiments.common import VARIANTS, game_statistics, plot_games, score_at, seed_dir, seed_result, train_group
 from seer_jax import platform
 from seer_jax.envs.atari import human_normalized, reference_scores
-from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS, DEFAULT_CONV_INIT
+from seer_jax.settings import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS, DER_CONV_INIT
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 # The paper's table: the games the reference table gives a Rainbow + SEER score for, in its order.
 GAMES = [g for g, r in reference_scores().items() if "rainbow_seer_paper" in r]
 # The paper's constrained buffer: the memory of 10k image transitions.
 CONSTRAINED_MB = 10_000 * ATARI_IMAGE_TRANSITION_BYTES / 2**20
+# The three statistics per seed (issue #43): the final agent over 100 fresh games, the
+# agent of the best periodic evaluation over the same 100 games, the final 10-game
+# evaluation. best_100 is the one set beside the paper's numbers (see PROTOCOL).
+STATS = ("best_100", "final_100", "final_10")  # with --stat-games N: best_N, final_N, final_10
+PAPER_STAT = "best_100"
+
+
+def stat_names(games: int) -> tuple[str, str, str]:
+    return (f"best_{games}", f"final_{games}", "final_10")
+
+
+PROTOCOL = {
+    "version": 2,
+    "changes": [
+        "#43.1 observations as the released code makes them: each of the last two frames of a 4-frame skip "
+        "resized to 84x84 by bilinear interpolation, then their maximum (was: maximum of the raw frames, area resize)",
+        "#43.2 one no-op frame after a lost life in training (was: envpool's reset, 1-30 no-op frames); "
+        "1-30 no-op frames at a game start as before",
+        "#43.3 stacks zero-padded at a game start, the previous life's frames kept after a lost life; "
+        "the replay buffer zero-pads its stacks before an episode's start as the released memory does "
+        "(was: the first frame repeated)",
+        "#43.4 the convolutions start from PyTorch's default initialisation (was: LeCun-normal, zero biases)",
+        "#43.5 three statistics per seed: best_100 (the agent of the best periodic 10-game evaluation, every "
+        "eval_every agent steps, over 100 fresh games), final_100 (the final agent over the same 100 games), "
+        "final_10 (the final 10-game evaluation)",
+    ],
+    "paper_statistic": PAPER_STAT,
+    "why": "The paper's eight scores are consistent with means over 100 (or 300) games but not over 30 (issue "
+    "#43: the smallest reward step of qbert, road runner, seaquest and krull rules out 3 x 10 games), and the "
+    "released code evaluates every 10k agent steps, keeps the best-scoring model and scores it with a separate "
+    "test script: the best periodic evaluation's agent over 100 games is that procedure.",
+}
 CSV_FIELDS = [
     "game",
     "variant",
     "seed",
     "finished",
+    *STATS,
+    "best_env_steps",
     "final_score",
     "score_100k",
     "human_normalized_final",
@@ -77,7 +111,15 @@ SETTINGS = {
     "replay_budget_mb": ("--budget-mb", "budget_mb"),
     "eval_every": ("--eval-every", "eval_every"),
     "eval_episodes": ("--eval-episodes", "eval_episodes"),
+    "stat_games": ("--stat-games", "stat_games"),
 }
+
+
+def _stat_summary(values: dict[int, float]) -> dict:
+    import numpy as np
+
+    v = list(values.values())
+    return {"seeds": values, "mean": float(np.mean(v)) if v else None, "std": float(np.std(v)) if v else None}
 
 
 def recorded(path: str, args) -> dict:
@@ -94,9 +136,13 @@ def recorded(path: str, args) -> dict:
         for key, (flag, name) in SETTINGS.items()
         if old.get(key) is not None and not math.isclose(float(old[key]), float(getattr(args, name)))
     ]
-    # The encoder's initialisation (a table from before the option used the default).
-    if old.get("conv_init", DEFAULT_CONV_INIT) != args.conv_init:
-        differ.append(f"--conv-init {old.get('conv_init', DEFAULT_CONV_INIT)} (now {args.conv_init})")
+    if old.get("protocol", {}).get("version") != PROTOCOL["version"]:
+        raise SystemExit(
+            f"error: {path} was made under an earlier protocol (observations, initialisation and statistics "
+            "before issue #43); move it aside (e.g. under docs/ablations/) or give another --out (and --runs)."
+        )
+    if old.get("conv_init") != args.conv_init:
+        differ.append(f"--conv-init {old.get('conv_init')} (now {args.conv_init})")
     if differ:
         raise SystemExit(
             f"error: {path} was made with {', '.join(differ)}; run with those settings to continue it, "
@@ -117,18 +163,18 @@ def collect(args, earlier: dict) -> dict:
     ``--variants`` and ``--seeds`` selected for training, so that no rewrite drops a row."""
     import datetime
 
-    import numpy as np
-
     refs = reference_scores()
     rows, curves, games = [], {}, {}
     seeds = sorted(set(args.seeds) | {int(key.rsplit("/", 1)[1]) for key in earlier})
     for game in GAMES:
         g = games[game] = {"paper_rainbow_seer": refs[game].get("rainbow_seer_paper"), "variants": {}}
+        g["paper"] = g["paper_rainbow_seer"]
         g["paper_human_normalized"] = (
             human_normalized(game, g["paper_rainbow_seer"], refs) if g["paper_rainbow_seer"] is not None else None
         )
         for variant in VARIANTS:
-            finals = []
+            names = stat_names(args.stat_games)
+            per_stat: dict[str, dict[int, float]] = {k: {} for k in names}
             for seed in seeds:
                 key = f"{game}/{variant}/{seed}"
                 run_dir = seed_dir(args.runs, game, variant, seed, seeds, seed_folders=True)
@@ -137,12 +183,16 @@ def collect(args, earlier: dict) -> dict:
                     row, curve = earlier[key]
                     rows.append(row)
                     curves[key] = curve
-                    finals.append(row["final_score"])
+                    for k in names:
+                        if row.get(k) is not None:
+                            per_stat[k][seed] = row[k]
                     continue
                 s = r["summary"]
                 final = s.get("final_eval_return_mean") if r["finished"] else None
-                if final is not None:
-                    finals.append(final)
+                stats = game_statistics(run_dir, games=args.stat_games) if r["finished"] else {}
+                for k in names:
+                    if stats.get(k) is not None:
+                        per_stat[k][seed] = stats[k]
                 curves[key] = [{"env_steps": c["env_steps"], "return_mean": c["return_mean"]} for c in r["curve"]]
                 done_at = None
                 if r["finished"]:
@@ -154,6 +204,8 @@ def collect(args, earlier: dict) -> dict:
                         "variant": variant,
                         "seed": seed,
                         "finished": r["finished"],
+                        **{k: stats.get(k) for k in names},
+                        "best_env_steps": stats.get("best_agent", {}).get("env_steps"),
                         "final_score": final,
                         "score_100k": score_at(r["curve"], 100_000),
                         "human_normalized_final": None if final is None else human_normalized(game, final, refs),
@@ -164,19 +216,26 @@ def collect(args, earlier: dict) -> dict:
                         "finished_utc": done_at,
                     }
                 )
+            paper_stat = _stat_summary(per_stat[names[0]])
             g["variants"][variant] = {
-                "seeds_finished": len(finals),
-                "mean": float(np.mean(finals)) if finals else None,
-                "std": float(np.std(finals)) if finals else None,
-                "human_normalized_mean": human_normalized(game, float(np.mean(finals)), refs) if finals else None,
+                **{k: _stat_summary(per_stat[k]) for k in names},
+                "seeds_finished": len(per_stat[names[0]]),
+                "mean": paper_stat["mean"],  # of PAPER_STAT
+                "std": paper_stat["std"],
+                "human_normalized_mean": None
+                if paper_stat["mean"] is None
+                else human_normalized(game, paper_stat["mean"], refs),
             }
     return {
+        "protocol": PROTOCOL,
+        "statistics": list(stat_names(args.stat_games)),
         "agent_steps": args.agent_steps,
         "freeze_step": args.freeze_step,
         "replay_budget_mb": args.budget_mb,
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
         "conv_init": args.conv_init,
+        "stat_games": args.stat_games,
         "seeds": seeds,
         "games": games,
         "rows": rows,
@@ -188,7 +247,7 @@ def collect(args, earlier: dict) -> dict:
 def write_csv(result: dict, path: str) -> None:
     # Scores are written in full to three decimals (an evaluation mean such as 4517.5 must
     # not print as 4518, nor 13920 as 1.392e+04); ratios and hours keep four significant digits.
-    scores = ("final_score", "score_100k")
+    scores = ("final_score", "score_100k", *result.get("statistics", STATS))
 
     def cell(k, v):
         if not isinstance(v, float):
@@ -196,10 +255,12 @@ def write_csv(result: dict, path: str) -> None:
         return f"{v:.3f}".rstrip("0").rstrip(".") if k in scores else f"{v:.4g}"
 
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        names = result.get("statistics", STATS)
+        fields = [names[STATS.index(k)] if k in STATS else k for k in CSV_FIELDS]
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         for row in result["rows"]:
-            w.writerow({k: cell(k, row[k]) for k in CSV_FIELDS})
+            w.writerow({k: cell(k, row.get(k)) for k in fields})
 
 
 def plot(result: dict, path: str) -> None:
@@ -222,38 +283,42 @@ def write_page(result: dict, path: str) -> None:
 
     n = len(result["seeds"])
 
-    def score(v: dict) -> str:
-        """A variant's cell: mean ± std over its finished seeds (the mean alone for one
-        seed) and, until all n are in, how many there are."""
-        k = v.get("seeds_finished", 0)
+    def cell(v: dict) -> str:
+        """mean ± std over the finished seeds (the value alone for one seed) and, until all
+        n are in, how many there are."""
+        k = len(v.get("seeds", {}))
         if v.get("mean") is None:
             return "—"
-        cell = f(v["mean"]) if k == 1 else f"{f(v['mean'])} ± {f(v['std'])}"
-        return cell if k == n else f"{cell} ({k}/{n} seeds)"
+        text = f(v["mean"]) if k == 1 else f"{f(v['mean'])} ± {f(v['std'])}"
+        return text if k == n else f"{text} ({k}/{n})"
 
+    proto = result["protocol"]
+    best, final, _ = result["statistics"]
     lines = [
         "# The SEER paper's Atari table at 500k agent steps",
         "",
         "Generated by `experiments/reproduce_atari.py` from the runs; numbers beside this page in",
-        "`results/atari_500k.csv` (per seed) and `results/atari_500k.json` (with curves).",
+        "`results/atari_500k.csv` (per seed) and `results/atari_500k.json` (with curves and the protocol).",
         f"DER + SEER with the freeze at agent step {result['freeze_step']:,}, {result['agent_steps']:,} agent steps,",
         f"seeds {', '.join(map(str, result['seeds']))}, replay memory of "
         f"{result['replay_budget_mb'] * 2**20 / ATARI_IMAGE_TRANSITION_BYTES:,.0f} image transitions",
-        f"({result['replay_budget_mb']:.1f} MB); the baseline is plain DER in the same memory. Scores are the",
-        f"mean over each seed's final evaluation ({result['eval_episodes']} full games, noise-free network, epsilon 0.001),",
-        "then the mean ± std over seeds; HNS = human-normalised score. The CSV gives each seed's",
-        "wall-clock, the seeds its process trained together, and when it finished (UTC); the",
-        "command, date and machine below are the latest rewrite's.",
-        *(
-            [f"The encoder starts from the `{result['conv_init']}` initialisation (see `--conv-init`)."]
-            if result.get("conv_init", DEFAULT_CONV_INIT) != DEFAULT_CONV_INIT
-            else []
-        ),
+        f"({result['replay_budget_mb']:.1f} MB); the baseline is plain DER in the same memory. The encoder starts",
+        f"from the `{result['conv_init']}` initialisation. A {result['eval_episodes']}-game evaluation (noise-free network,",
+        f"epsilon 0.001) runs every {result['eval_every']:,} agent steps and the best one's agent is kept.",
+        "",
+        "Three statistics per seed, each shown as mean ± std over seeds:",
+        "",
+        "- **best_100**: the agent of the best periodic evaluation, over 100 fresh games;",
+        "- **final_100**: the final agent over the same 100 games;",
+        "- **final_10**: the final 10-game evaluation (what this table showed before issue #43).",
+        "",
+        f"The one set beside the paper is **{proto['paper_statistic']}**: {proto['why']}",
         "",
         f"`{result['command']}`, {result['date']}, {result['machine']}.",
         "",
-        "| game | paper: Rainbow + SEER | ours: DER + SEER | HNS (ours / paper) | ours: DER, same memory | at or above the paper |",
-        "|---|---:|---:|---:|---:|:---:|",
+        f"| game | paper: Rainbow + SEER | {best} | {final} | final_10 | HNS {best} (ours / paper) "
+        f"| DER, same memory: {best} | {best} at or above the paper |",
+        "|---|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     at_least, done, der_done, der_seeds = 0, 0, 0, 0
     remaining = []
@@ -270,16 +335,21 @@ def write_page(result: dict, path: str) -> None:
         der_seeds += d.get("seeds_finished", 0)
         der_done += d.get("seeds_finished") == n
         lines.append(
-            f"| {game} | {f(paper)} | {score(s)} | {f(s.get('human_normalized_mean'), 3)} / "
-            f"{f(g['paper_human_normalized'], 3)} | {score(d)} | {('yes' if ok else 'no') if full else '…'} |"
+            f"| {game} | {f(paper)} | {cell(s.get(best, {}))} | {cell(s.get(final, {}))} "
+            f"| {cell(s.get('final_10', {}))} | {f(s.get('human_normalized_mean'), 3)} / "
+            f"{f(g['paper_human_normalized'], 3)} | {cell(d.get(best, {}))} "
+            f"| {('yes' if ok else 'no') if full else '…'} |"
         )
     lines += [
         "",
         f"Games finished (all {n} SEER seed{'s' if n > 1 else ''}): {done} of {len(result['games'])}; "
-        f"at or above the paper's mean: {at_least} (target: at least 6 of 8).",
+        f"{best} at or above the paper's mean: {at_least} (target: at least 6 of 8).",
         "SEER games remaining: " + (", ".join(remaining) if remaining else "none") + ".",
         f"Baseline (DER without SEER, same memory) games finished: {der_done} of {len(result['games'])} "
         f"({der_seeds} of {n * len(result['games'])} seeds).",
+        "",
+        "What changed from the earlier table (issue #43): " + "; ".join(proto["changes"]) + ". The earlier",
+        "table is kept in [ablations/protocol1_before_issue43](ablations/protocol1_before_issue43/atari_500k.md).",
         "",
         "![learning curves](results/atari_500k.png)",
         "",
@@ -306,7 +376,13 @@ def main() -> int:
     p.add_argument(
         "--freeze-step", type=int, default=VARIANTS["seer"]["freeze_step"], help="SEER's freeze (agent steps)"
     )
-    p.add_argument("--eval-every", type=int, default=50_000, help="agent steps between evaluations (default 50000)")
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=10_000,
+        help="agent steps between evaluations, whose best agent is kept (default 10000, as the released code)",
+    )
+    p.add_argument("--stat-games", type=int, default=100, help="fresh games for best_100 and final_100")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument(
         "--budget-mb", type=float, default=CONSTRAINED_MB, help="replay memory (default: 10k image transitions)"
@@ -314,8 +390,8 @@ def main() -> int:
     p.add_argument(
         "--conv-init",
         choices=CONV_INITS,
-        default=DEFAULT_CONV_INIT,
-        help="the DER encoder's initialisation (default: Flax's LeCun-normal; pytorch: the released code's)",
+        default=DER_CONV_INIT,
+        help="the DER encoder's initialisation (default: pytorch, the released code's; lecun_normal: Flax's)",
     )
     p.add_argument("--checkpoint-every", type=int, default=50_000, help="agent steps between checkpoints")
     p.add_argument("--runs", default=os.path.join(ROOT, "runs", "atari_500k"))
@@ -363,8 +439,16 @@ def main() -> int:
                         eval_every=args.eval_every,
                         eval_episodes=args.eval_episodes,
                         checkpoint_every=args.checkpoint_every,
-                        conv_init=None if args.conv_init == DEFAULT_CONV_INIT else args.conv_init,
+                        conv_init=None if args.conv_init == DER_CONV_INIT else args.conv_init,
+                        keep_best=True,
                     )
+                    for seed in todo:  # the 100-game statistics, once per finished seed
+                        run_dir = seed_dir(args.runs, game, variant, seed, args.seeds, seed_folders=True)
+                        if seed_result(run_dir)["finished"]:
+                            stats = game_statistics(run_dir, games=args.stat_games)
+                            print(f"{game} {variant} seed {seed}: " + ", ".join(
+                                f"{k} {stats.get(k, float('nan')):.1f}" for k in stat_names(args.stat_games)),
+                                flush=True)  # fmt: skip
                     if trained:
                         write()
     result = write()

@@ -180,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--conv-init",
         choices=CONV_INITS,
         default=None,
-        help="Atari: the DER encoder's initialisation, Flax's LeCun-normal (default) or PyTorch's Conv2d default "
-        "(uniform +-1/sqrt(fan_in), as in the released SEER code)",
+        help="Atari: the DER encoder's initialisation, PyTorch's Conv2d default (uniform +-1/sqrt(fan_in), as in "
+        "the released SEER code; default) or Flax's LeCun-normal",
     )
     p.add_argument(
         "--matmul-dtype",
@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="episodes per evaluation (DMC: policy mean, centre crop; Atari: whole games, epsilon 0.001); "
         + both("eval_episodes"),
+    )
+    p.add_argument(
+        "--keep-best",
+        action="store_true",
+        help="keep the agent of the best evaluation so far in RUN_DIR/best_agent.msgpack (with best_agent.json)",
     )
     p.add_argument(
         "--log-every",

@@ -61,10 +61,11 @@ class TrainConfig:
     num_copies: int = 4  # DMC: random crops stored per observation after the freeze
     latent_dtype: str = "float32"
     matmul_dtype: str = "float32"  # DMC heads: "bfloat16" inputs, float32 accumulation
-    conv_init: str | None = None  # Atari encoder init: None/"lecun_normal" (Flax's default) or "pytorch"
+    conv_init: str | None = None  # Atari encoder init: None/"pytorch" (the released SEER code's) or "lecun_normal"
     init_steps: int | None = None
     eval_every: int | None = None
     eval_episodes: int | None = None
+    keep_best: bool = False  # keep the agent of the best evaluation so far in RUN_DIR/best_agent.msgpack
     log_every: int | None = None
     episode_length: int | None = None  # DMC env steps; None: the suite's (1000)
     migrate_chunk: int = 128
@@ -254,6 +255,9 @@ def check_resumable(cfg: TrainConfig) -> None:
     with open(path) as f:
         saved = json.load(f)
     now = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    # A field a run folder from before that field existed lacks has its default there.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    saved = {**{k: defaults[k] for k in now if k not in saved and k in defaults}, **saved}
     diff = [k for k in sorted(set(saved) | set(now)) if k not in RESUMABLE_FIELDS and saved.get(k) != now.get(k)]
     if diff:
         raise ConfigError(

@@ -20,8 +20,13 @@ class EvaluationStopped(Exception):
 
 
 def evaluate(
-    act_fn, agent_state, envs: list, key, on_step: Callable[[int, int], None] | None = None
-) -> dict[str, float]:
+    act_fn,
+    agent_state,
+    envs: list,
+    key,
+    on_step: Callable[[int, int], None] | None = None,
+    per_episode: bool = False,
+) -> dict[str, Any]:
     """Mean and std of the return of one evaluation episode in each of ``envs``.
 
     The environments step together and the agent acts on all their observations at once
@@ -29,7 +34,7 @@ def evaluate(
     batch); an environment whose episode has ended keeps its last observation in the
     batch, and its action is ignored. ``on_step(t, episodes_done)``, when given, is called
     after each of the ``t`` batched steps (for progress; raising there abandons the
-    evaluation)."""
+    evaluation). ``per_episode`` adds ``returns``, each episode's."""
     first = [env.reset() for env in envs]
     obs = np.stack([ts.observation for ts in first])
     returns = np.zeros(len(envs))
@@ -47,7 +52,11 @@ def evaluate(
         t += 1
         if on_step is not None:
             on_step(t, int(done.sum()))
-    return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "episodes": len(envs)}
+    out: dict[str, Any] = {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns))}
+    out["episodes"] = len(envs)
+    if per_episode:
+        out["returns"] = [float(r) for r in returns]
+    return out
 
 
 def evaluate_and_log(cfg, setting, logger, act, agent_state, key, env_steps, phase, on_step=None) -> dict[str, Any]:

@@ -11,10 +11,11 @@ A transition is therefore identified by its *next* slot ``j``::
     next_obs = stack of ``stack`` items ending at slot j
 
 Each frame is written once; frame stacks and next observations are rebuilt by index.
-A stack never reaches back past the start of its episode (the episode's first item is
-repeated instead, as a frame-stacking environment does on reset) and never past the
-oldest slot still in the buffer, so no sample crosses an episode boundary or the write
-head.
+A stack never reaches back past the start of its episode and never past the oldest slot
+still in the buffer, so no sample crosses an episode boundary or the write head. Before an
+episode's start a stack holds the episode's first item repeated (``zero_pad=False``, as
+CURL's frame-stacking environment does on reset) or zeros (``zero_pad=True``, as the
+released SEER / Rainbow Atari code's replay memory does).
 
 Every function is pure and jit-friendly; :class:`Replay` carries only static
 configuration (capacity, shapes), :class:`ReplayState` carries the arrays. Update the
@@ -112,12 +113,15 @@ class Replay:
       capacity: number of slots.
       stack: how many consecutive items make one observation (3 frames on DMC, 4 on
         Atari, 1 for latents that already encode a whole stack).
+      zero_pad: a stack reaching back before its episode's start holds zeros there
+        (Atari) instead of the episode's first item repeated (DMC).
     """
 
     item_spec: PyTree
     action_spec: jax.ShapeDtypeStruct
     capacity: int
     stack: int = 1
+    zero_pad: bool = False
 
     def __post_init__(self):
         if self.capacity < self.stack + 1:
@@ -205,12 +209,32 @@ class Replay:
     def stack_slots(self, state: ReplayState, end: jax.Array) -> jax.Array:
         """Slots of the ``stack`` items ending at ``end`` (oldest first), clamped at the
         episode's first slot. ``end`` has any shape; a trailing stack axis is added."""
-        slots = [end]
-        cur = end
+        return self._stack(state, end)[0]
+
+    def _stack(self, state: ReplayState, end: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """:meth:`stack_slots` and, beside them, whether each lies in ``end``'s episode
+        (False where the stack reaches back before the episode's start)."""
+        slots, inside = [end], [jnp.ones(jnp.shape(end), jnp.bool_)]
+        cur, ok = end, inside[0]
         for _ in range(self.stack - 1):
-            cur = jnp.where(state.first[cur], cur, (cur - 1) % self.capacity)
+            at_first = state.first[cur]
+            ok = ok & ~at_first
+            cur = jnp.where(at_first, cur, (cur - 1) % self.capacity)
             slots.append(cur)
-        return jnp.stack(slots[::-1], axis=-1)
+            inside.append(ok)
+        return jnp.stack(slots[::-1], axis=-1), jnp.stack(inside[::-1], axis=-1)
+
+    def _items(self, state: ReplayState, slots: jax.Array, inside: jax.Array) -> PyTree:
+        """The items at ``slots``; with ``zero_pad``, zeros where ``inside`` is False."""
+
+        def take(x):
+            v = x[slots]
+            if not self.zero_pad:
+                return v
+            mask = inside.reshape(inside.shape + (1,) * (v.ndim - inside.ndim))
+            return jnp.where(mask, v, jnp.zeros((), v.dtype))
+
+        return jax.tree_util.tree_map(take, state.items)
 
     def sample_slots(self, state: ReplayState, key: jax.Array, batch_size: int, max_redraws: int = 64) -> jax.Array:
         """Uniformly sample ``batch_size`` valid next-observation slots.
@@ -257,7 +281,7 @@ class Replay:
         i.e. the factor on the bootstrap value.
         """
         prev = (slots - 1) % self.capacity
-        obs_slots = self.stack_slots(state, prev)  # (B, stack)
+        obs_slots, obs_inside = self._stack(state, prev)  # (B, stack)
         squeeze = (lambda x: x[:, 0]) if self.stack == 1 else (lambda x: x)
         if gamma is None:
             if n_step != 1:
@@ -265,7 +289,8 @@ class Replay:
             # The next observation's stack is the obs stack shifted by one: slot j is never
             # an episode start, so walking back from j goes through j-1's stack.
             all_slots = jnp.concatenate([obs_slots, slots[:, None]], axis=1)  # (B, stack+1)
-            frames = jax.tree_util.tree_map(lambda x: x[all_slots], state.items)
+            all_inside = jnp.concatenate([obs_inside, jnp.ones_like(slots[:, None], jnp.bool_)], axis=1)
+            frames = self._items(state, all_slots, all_inside)
             return dict(
                 obs=jax.tree_util.tree_map(lambda x: squeeze(x[:, :-1]), frames),
                 next_obs=jax.tree_util.tree_map(lambda x: squeeze(x[:, 1:]), frames),
@@ -285,9 +310,8 @@ class Replay:
             ret = ret + jnp.where(alive, factor * state.reward[s], 0.0)
             factor = jnp.where(alive, factor * gamma * state.discount[s], factor)
             last = jnp.where(alive, s, last)
-        obs = jax.tree_util.tree_map(lambda x: squeeze(x[obs_slots]), state.items)
-        next_slots = self.stack_slots(state, last)
-        next_obs = jax.tree_util.tree_map(lambda x: squeeze(x[next_slots]), state.items)
+        obs = jax.tree_util.tree_map(squeeze, self._items(state, obs_slots, obs_inside))
+        next_obs = jax.tree_util.tree_map(squeeze, self._items(state, *self._stack(state, last)))
         return dict(obs=obs, next_obs=next_obs, action=state.action[slots], reward=ret, discount=factor)
 
     def sample(
@@ -301,14 +325,16 @@ class Replay:
         """Stacks of items ending at head-relative positions ``rel`` (0 = oldest), clamped
         at episode starts and never reaching before the oldest slot."""
         oldest = self.oldest(state)
-        rels = [rel]
-        cur = rel
+        rels, inside = [rel], [jnp.ones(jnp.shape(rel), jnp.bool_)]
+        cur, ok = rel, inside[0]
         for _ in range(self.stack - 1):
             at_first = state.first[(oldest + cur) % self.capacity]
+            ok = ok & ~at_first  # before the episode's start (the oldest slot's clamp repeats)
             cur = jnp.where(at_first | (cur == 0), cur, cur - 1)
             rels.append(cur)
+            inside.append(ok)
         slots = (oldest + jnp.stack(rels[::-1], axis=-1)) % self.capacity
-        return jax.tree_util.tree_map(lambda x: x[slots], state.items)
+        return self._items(state, slots, jnp.stack(inside[::-1], axis=-1))
 
 
 def migrate(

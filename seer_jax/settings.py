@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from seer_jax.choices import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS, DEFAULT_CONV_INIT, MB  # noqa: F401  (re-exported)
+from seer_jax.choices import ATARI_IMAGE_TRANSITION_BYTES, CONV_INITS, DEFAULT_CONV_INIT, DER_CONV_INIT, MB  # noqa: F401  (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +28,9 @@ class Setting:
     # Before the first update (init_steps): uniform random actions (CURL's code) or the
     # agent's own exploration policy (Kaixhin's / SEER's Rainbow: the noisy network acts).
     random_warmup: bool = True
+    # A stack reaching back before its episode's start: zeros (the Rainbow / SEER Atari
+    # code's env and replay memory) or the first frame repeated (CURL's frame stack).
+    zero_pad_stacks: bool = False
 
 
 # ---------------------------------------------------------------------------- DMC
@@ -93,7 +96,7 @@ def _atari_env(cfg, seed: int, train: bool):
 def _atari_agent(cfg, env):
     from seer_jax.agents.der import Der, DerConfig
 
-    return Der(env.num_actions, DerConfig(latent_dtype=cfg.latent_dtype, conv_init=cfg.conv_init or DEFAULT_CONV_INIT))
+    return Der(env.num_actions, DerConfig(latent_dtype=cfg.latent_dtype, conv_init=cfg.conv_init or DER_CONV_INIT))
 
 
 def _atari_random_action(rng, env):
@@ -126,6 +129,7 @@ ATARI = Setting(
     make_agent=_atari_agent,
     random_action=_atari_random_action,
     random_warmup=False,
+    zero_pad_stacks=True,
     # Life losses end training episodes; bound the slots generously (a cap, not a size).
     max_slots=lambda cfg: int(cfg.agent_steps * 1.2) + 100,
     score_extras=_atari_score_extras,

@@ -90,6 +90,7 @@ class SeedRun:
     last_return: float = float("nan")
     eval_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     next_eval: int | None = None
+    best_return: float | None = None  # --keep-best: the best evaluation so far
 
 
 @dataclasses.dataclass
@@ -393,6 +394,7 @@ def maybe_evaluate(run: Run, state: LoopState) -> LoopState:
             if row is None:
                 break
             r.eval_rows.append(row)
+            keep_best(run, state, r, row)
             while r.next_eval <= env_steps:
                 r.next_eval += resolved(run.cfg.eval_every)
             evaluated = True
@@ -415,9 +417,45 @@ def final_evaluation(run: Run, state: LoopState) -> LoopState:
             if row is None:
                 break
             r.eval_rows.append(row)
+            keep_best(run, state, r, row)
     draw_curves(run, state)
     state.t_phase = time.perf_counter()
     return state
+
+
+BEST_AGENT = "best_agent.msgpack"
+
+
+def keep_best(run: Run, state: LoopState, r: SeedRun, row: dict[str, Any]) -> None:
+    """``keep_best``: when an evaluation beats the seed's best so far, write its agent state
+    to ``RUN_DIR/best_agent.msgpack`` (flax serialization; written whole, then moved) and
+    what it scored to ``best_agent.json``; :func:`load_best_agent` reads it back."""
+    if not run.cfg.keep_best or (r.best_return is not None and row["return_mean"] <= r.best_return):
+        return
+    from flax import serialization
+
+    agent_state = jax.device_get(run.axis.take(state.agent_state, run.seeds.index(r)))
+    path = os.path.join(r.run_dir, BEST_AGENT)
+    with open(path + ".tmp", "wb") as f:
+        f.write(serialization.to_bytes(agent_state))
+    os.replace(path + ".tmp", path)
+    with open(os.path.join(r.run_dir, "best_agent.json"), "w") as f:
+        json.dump({"env_steps": row["env_steps"], "return_mean": row["return_mean"], "phase": state.phase.name}, f)
+    r.best_return = row["return_mean"]
+
+
+def load_best_agent(run_dir: str, agent: Any, key: jax.Array) -> tuple[Any, dict[str, Any]]:
+    """The agent state :func:`keep_best` kept in ``run_dir`` (for ``agent``, built with the
+    run's configuration) and its ``best_agent.json`` record."""
+    from flax import serialization
+
+    with open(os.path.join(run_dir, "best_agent.json")) as f:
+        record = json.load(f)
+    template = agent.init(key)
+    if record["phase"] == "latents":
+        template = agent.freeze(template)
+    with open(os.path.join(run_dir, BEST_AGENT), "rb") as f:
+        return serialization.from_bytes(template, f.read()), record
 
 
 def draw_curves(run: Run, state: LoopState) -> None:
@@ -616,7 +654,13 @@ def _replay(cfg: TrainConfig, agent: Any, item_spec: Any, stack: int) -> replay_
         min_capacity=min_cap,
         max_capacity=cfg.setting.max_slots(cfg),
     )
-    return replay_lib.Replay(item_spec=item_spec, action_spec=agent.action_spec, capacity=capacity, stack=stack)
+    return replay_lib.Replay(
+        item_spec=item_spec,
+        action_spec=agent.action_spec,
+        capacity=capacity,
+        stack=stack,
+        zero_pad=cfg.setting.zero_pad_stacks,
+    )
 
 
 def fresh_state(run: Run) -> LoopState:
@@ -730,6 +774,7 @@ def _checkpoint_meta(run: Run, state: LoopState, r: SeedRun, env_state: dict[str
         "capacity": state.capacity,
         "eval_rows": r.eval_rows,
         "next_eval": r.next_eval,
+        "best_return": r.best_return,
         "env_shapes": {k: [list(v.shape), v.dtype.name] for k, v in env_state.items()},
         "env_steps": state.step * run.action_repeat,
         "auto_freeze": state.monitor.meta(),
@@ -822,6 +867,7 @@ def _restore_seed(r: SeedRun, env_arrays: dict[str, Any], meta: dict[str, Any]) 
     r.n_obs, r.episode_count, r.episode_return = meta["n_obs"], meta["episode_count"], meta["episode_return"]
     r.last_return = float("nan") if meta["last_return"] is None else meta["last_return"]
     r.eval_rows, r.next_eval = meta["eval_rows"], meta["next_eval"]
+    r.best_return = meta.get("best_return")
 
 
 # ----------------------------------------------------------------------------- summaries

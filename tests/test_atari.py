@@ -24,7 +24,9 @@ def test_train_env_life_loss_terminal_clipped_rewards_and_game_score():
     env = AtariEnv("alien", seed=0, train=True)
     ts = env.reset()
     assert ts.observation.shape == (4, 84, 84, 1) and ts.observation.dtype == np.uint8
-    assert np.array_equal(ts.observation[0], ts.observation[3])  # first frame repeated
+    assert (
+        not ts.observation[:3].any() and ts.observation[3].any()
+    )  # a new game: zero-padded (tests/test_atari_frames.py)
     rng = np.random.default_rng(0)
     lives_lost, clipped = 0, []
     while env.last_game_score is None:
@@ -151,3 +153,45 @@ def test_runs_on_games_with_different_action_sets_in_one_process(tmp_path):
         arrays = checkpointer.manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))
         num_actions = AtariEnv(game, seed=0).num_actions
         assert arrays["arrays"]["agent"]["params"]["heads"]["fc_z_a"]["b_mu"].shape == (num_actions * 51,)
+
+
+def test_keep_best_keeps_the_best_evaluations_agent_and_statistics_evaluate_both(tmp_path):
+    """--keep-best writes the agent of the best periodic evaluation; the reproduction's
+    statistics play fresh games with it and with the final agent (final_N, best_N) beside
+    the run's own final evaluation (final_10)."""
+    import json
+    import os
+    import sys
+
+    import jax
+    import orbax.checkpoint as ocp
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+    from experiments.common import game_statistics
+    from seer_jax.checkpoint import RunCheckpointer, _leaf_name
+    from seer_jax.train import load_best_agent
+
+    run_dir = tmp_path / "run"
+    cfg = TrainConfig(task="pong", env_steps=300, batch_size=8, init_steps=40, freeze_step=150, eval_every=100,
+                      eval_episodes=1, log_every=20, replay_budget_mb=0.5, run_dir=str(run_dir), progress=False,
+                      keep_best=True, checkpoint_every=100, keep_checkpoints=5)  # fmt: skip
+    summary = train(cfg)
+    with open(run_dir / "eval.csv") as f:
+        evals = [(int(r["env_steps"]), float(r["return_mean"])) for r in csv.DictReader(f)]
+    best_step, best_return = max(evals, key=lambda e: (e[1], -e[0]))  # the first of the best
+    record = json.loads((run_dir / "best_agent.json").read_text())
+    assert (record["env_steps"], record["return_mean"]) == (best_step, best_return)
+    assert record["phase"] == ("latents" if best_step > 150 else "images")
+    # The kept agent is the one the checkpoint at that step holds.
+    agent = cfg.resolved().setting.make_agent(cfg.resolved(), AtariEnv("pong"))
+    kept, _ = load_best_agent(str(run_dir), agent, jax.random.PRNGKey(0))
+    ck = RunCheckpointer(str(run_dir))
+    saved = ck.manager.restore(best_step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))["arrays"]
+    stored = {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(saved["agent"])}
+    for p, x in jax.tree_util.tree_leaves_with_path(kept):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(stored[_leaf_name(p)]))
+    stats = game_statistics(str(run_dir), games=2, chunk=2)
+    assert stats["final_10"] == summary["final_eval_return_mean"]
+    assert {"final_2", "best_2"} <= set(stats) and stats["best_agent"] == record
+    assert all(-21 <= stats[k] <= 21 for k in ("final_2", "best_2"))  # pong scores
+    assert json.loads((run_dir / "statistics.json").read_text()) == stats  # kept: computed once

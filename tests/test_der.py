@@ -165,11 +165,11 @@ def test_patch_conv_equals_strided_convolution():
 
 
 def test_conv_init_pytorch_matches_the_reference_bounds():
-    """`conv_init="pytorch"`: kernels and biases uniform in +-1/sqrt(fan_in) (PyTorch's
-    Conv2d default, the released SEER code's); the default keeps Flax's LeCun-normal
-    kernels (std 1/sqrt(fan_in)) and zero biases."""
-    ours = Der(num_actions=4).init(jax.random.PRNGKey(0)).params["conv"]
-    torch_like = Der(num_actions=4, config=DerConfig(conv_init="pytorch")).init(jax.random.PRNGKey(0)).params["conv"]
+    """`conv_init="pytorch"` (the default, issue #43): kernels and biases uniform in
+    +-1/sqrt(fan_in) (PyTorch's Conv2d default, the released SEER code's); the option
+    "lecun_normal" keeps Flax's LeCun-normal kernels (std 1/sqrt(fan_in)) and zero biases."""
+    ours = Der(num_actions=4, config=DerConfig(conv_init="lecun_normal")).init(jax.random.PRNGKey(0)).params["conv"]
+    torch_like = Der(num_actions=4).init(jax.random.PRNGKey(0)).params["conv"]
     for name, fan_in in (("Conv_0", 5 * 5 * 4), ("Conv_1", 5 * 5 * 32)):
         bound = 1 / np.sqrt(fan_in)
         k, b = np.asarray(torch_like[name]["kernel"]), np.asarray(torch_like[name]["bias"])

@@ -165,3 +165,24 @@ def test_n_step_returns_cut_at_terminal_episode_end_and_write_head():
     plain = replay.gather(state, slots)
     np.testing.assert_allclose(np.asarray(one["discount"])[valid], gamma * np.asarray(plain["discount"])[valid])
     np.testing.assert_array_equal(np.asarray(one["next_obs"])[valid], np.asarray(plain["next_obs"])[valid])
+
+
+@pytest.mark.parametrize("zero_pad", [False, True])
+def test_stacks_before_an_episode_start_repeat_its_first_item_or_hold_zeros(zero_pad):
+    """DMC (CURL's frame stack) repeats an episode's first frame; Atari (the released SEER
+    code's replay memory) pads with zeros, in sampled batches (one-step and n-step) and in
+    the stacks the freeze migrates."""
+    replay = replay_lib.Replay(FRAME, ACTION, capacity=32, stack=4, zero_pad=zero_pad)
+    state, _ = fill(replay, [5, 6])  # episode 0: slots 0-5, episode 1: slots 6-12
+    pad = [0, 0] if zero_pad else [1, 6]
+    # The first transition of episode 1: obs = stack ending at slot 6, next_obs at 7.
+    one = replay.gather(state, jnp.array([7]))
+    np.testing.assert_array_equal(one["obs"][0], [pad, pad, pad, [1, 6]])
+    np.testing.assert_array_equal(one["next_obs"][0], [pad, pad, [1, 6], [1, 7]])
+    n3 = replay.gather(state, jnp.array([7]), n_step=3, gamma=0.9)
+    np.testing.assert_array_equal(n3["obs"][0], [pad, pad, pad, [1, 6]])
+    np.testing.assert_array_equal(n3["next_obs"][0], [[1, 6], [1, 7], [1, 8], [1, 9]])
+    migrated = replay.ordered_stacks(state, jnp.array([7]))  # head-relative 7 = slot 7
+    np.testing.assert_array_equal(migrated[0], [pad, pad, [1, 6], [1, 7]])
+    deep = replay.gather(state, jnp.array([10]))  # far enough in: no padding either way
+    np.testing.assert_array_equal(deep["obs"][0], [[1, 6], [1, 7], [1, 8], [1, 9]])

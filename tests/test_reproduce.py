@@ -16,7 +16,8 @@ def test_reproduce_atari_tiny_table_and_skip(tmp_path):
     def args(*seeds):
         return [
             *("--games", "alien", "--seeds", *map(str, seeds), "--agent-steps", "400", "--freeze-step", "200"),
-            *("--eval-every", "400", "--eval-episodes", "1", "--budget-mb", "2", "--checkpoint-every", "200"),
+            *("--eval-every", "200", "--eval-episodes", "1", "--budget-mb", "2", "--checkpoint-every", "200"),
+            *("--stat-games", "2"),
             *("--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "docs")),
         ]
 
@@ -43,12 +44,23 @@ def test_reproduce_atari_tiny_table_and_skip(tmp_path):
     assert [(x["variant"], x["seed"]) for x in rows] == [("seer", "0"), ("seer", "1"), ("der", "0"), ("der", "1")]
     for x in rows:
         assert x["finished"] == "True" and float(x["final_score"]) >= 0
+        # The three statistics: the best evaluation's agent and the final one over 2 fresh
+        # games, and the final evaluation (here of 1 game).
+        assert float(x["best_2"]) >= 0 and float(x["final_2"]) >= 0 and x["final_10"] == x["final_score"]
+        assert x["best_env_steps"] in ("200", "400")
         assert int(x["capacity_before_freeze"]) > 0
         assert x["seeds_in_process"] == "2" and x["finished_utc"].startswith("20")
     # SEER grows the capacity from the same bytes at the freeze (here up to the run's length);
     # plain DER has no latents.
     assert int(rows[0]["capacity_after_freeze"]) > int(rows[0]["capacity_before_freeze"])
     assert rows[2]["capacity_after_freeze"] == ""
+    import json
+
+    result = json.loads((tmp_path / "docs" / "results" / "atari_500k.json").read_text())
+    assert result["protocol"]["paper_statistic"] == "best_100" and len(result["protocol"]["changes"]) == 5
+    seer = result["games"]["alien"]["variants"]["seer"]
+    assert set(seer["best_2"]["seeds"]) == {"0", "1"} and seer["mean"] == seer["best_2"]["mean"]
+    assert result["games"]["alien"]["paper"] == 1172.6
     page = (tmp_path / "docs" / "atari_500k.md").read_text()
     assert "| alien | 1,172.6 |" in page and "Games finished (all 2 SEER seeds): 1 of 8" in page
     assert "SEER games remaining: amidar," in page

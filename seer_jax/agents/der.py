@@ -29,7 +29,7 @@ import optax
 from flax import struct
 
 from seer_jax import freeze as freeze_lib
-from seer_jax.choices import CONV_INITS, DEFAULT_CONV_INIT
+from seer_jax.choices import CONV_INITS, DER_CONV_INIT
 from seer_jax.networks import DERConv, DuelingC51
 
 ENCODER_KEYS = ("conv",)
@@ -52,9 +52,9 @@ class DerConfig:
     target_update: int = 2000
     eval_epsilon: float = 0.001
     latent_dtype: str = "float32"
-    # The encoder's initialisation: "lecun_normal" (Flax's default) or "pytorch" (the
-    # released SEER code's PyTorch default; see seer_jax.networks.PatchConv).
-    conv_init: str = DEFAULT_CONV_INIT
+    # The encoder's initialisation: "pytorch" (the released SEER code's PyTorch default,
+    # see seer_jax.networks.PatchConv) or "lecun_normal" (Flax's default).
+    conv_init: str = DER_CONV_INIT
 
 
 class DerState(struct.PyTreeNode):

@@ -1,14 +1,18 @@
-"""Atari (ALE v5) through envpool, as a ``dm_env.Environment``, with the data-efficient
-Rainbow settings of the SEER method spec.
+"""Atari (ALE v5) through envpool, as a ``dm_env.Environment``, with the observations
+and episode handling of the released SEER / data-efficient Rainbow code (Kaixhin's
+Rainbow ``Env``):
 
-* 84x84 grayscale, frame skip 4 with the max of the last two frames, up to 30 no-op
-  starts, no sticky actions, minimal action set, no FIRE on reset, episodes capped at
-  108k frames (27k agent steps).
-* Observations: the last 4 frames, ``(4, 84, 84, 1)`` uint8, newest last. Stacking is
-  done here (envpool is asked for single frames) so that an episode's first frame is
-  repeated on reset, exactly as the replay buffer rebuilds stacks.
+* Frame skip 4 with each of the last two frames of a skip turned into an 84x84 grey
+  image by bilinear interpolation, then their maximum (envpool is asked for single
+  frames, ``frame_skip=1``, resized with ``use_inter_area_resize=False``, i.e. OpenCV's
+  bilinear filter per frame; the skip and the maximum happen here). No sticky actions,
+  minimal action set, no FIRE on reset, games capped at 108k frames.
+* A new game starts with up to 30 no-op frames (envpool's reset: 1-30).
+* Observations: the last 4 images, ``(4, 84, 84, 1)`` uint8, newest last; a new game's
+  stack is padded with zero images (the replay buffer pads its stacks the same way).
 * Training mode (``train=True``): losing a life ends the episode (``LAST`` with discount
-  0) while the game continues from there; rewards are clipped to [-1, 1]. The raw
+  0); the next :meth:`reset` plays one no-op frame and goes on with the same game, the
+  stack keeping the previous life's images. Rewards are clipped to [-1, 1]. The raw
   (unclipped) game score is reported in :attr:`AtariEnv.last_game_score` when a whole game
   ends.
 * Evaluation mode: whole games, raw rewards.
@@ -82,6 +86,9 @@ def envpool_id(game: str) -> str:
     return games[game]
 
 
+FRAME_SKIP = 4
+
+
 class AtariEnv(dm_env.Environment):
     """One ALE game (see the module docstring for the settings)."""
 
@@ -105,23 +112,25 @@ class AtariEnv(dm_env.Environment):
             num_envs=1,
             seed=seed,
             stack_num=1,
-            episodic_life=train,
+            frame_skip=1,  # single frames: the skip, the maximum and the life losses are handled here
+            episodic_life=False,
             reward_clip=False,
             use_fire_reset=False,
             repeat_action_probability=0.0,
             noop_max=noop_max,
-            max_episode_steps=max_episode_frames // 4,
+            max_episode_steps=max_episode_frames,  # frames: one envpool step is one frame here
             img_height=84,
             img_width=84,
             gray_scale=True,
-            frame_skip=4,
+            use_inter_area_resize=False,  # bilinear, as cv2.resize(..., INTER_LINEAR) in the authors' code
         )
         self.num_actions = int(self._env.action_space.n)
         self._frames: collections.deque = collections.deque(maxlen=frame_stack)
         self._game_score = 0.0
         self.last_game_score: float | None = None
         self._needs_reset = True
-        self._started = False
+        self._life_lost = False  # the last episode ended on a lost life, not a game over
+        self._lives = 0
         # Every reset (-1) and action since construction: ALE is deterministic given the
         # seed and the actions (no sticky actions), so replaying them restores the
         # emulator exactly (see get_state).
@@ -130,20 +139,34 @@ class AtariEnv(dm_env.Environment):
     def _obs(self) -> np.ndarray:
         return np.stack(self._frames)[..., None]
 
+    def _frame(self, action: int) -> tuple[np.ndarray, float, bool, bool, int]:
+        """One emulator frame: the 84x84 image, the raw reward, game over, truncated, lives."""
+        obs, reward, terminated, truncated, info = self._env.step(np.asarray([action], np.int32))
+        return obs[0, -1], float(reward[0]), bool(terminated[0]), bool(truncated[0]), int(info["lives"][0])
+
     def reset(self) -> dm_env.TimeStep:
         self._history.append(-1)
-        if self._started and self._needs_reset:
-            # After an episode end envpool resets itself on the next step (ignoring the
-            # action): after a life loss that continues the same game, after a game over
-            # it starts a new one. An explicit reset() would always start a new game.
-            obs, *_ = self._env.step(np.zeros(1, np.int32))
-        else:
-            obs, _ = self._env.reset()
-            self._game_score = 0.0
-        self._started = True
-        frame = obs[0, -1]
-        for _ in range(self.frame_stack):
+        if self._life_lost:
+            # A lost life: one no-op frame, and the same game goes on with the stack as it was.
+            frame, reward, over, truncated, self._lives = self._frame(0)
+            self._game_score += reward
+            self._life_lost = False
+            if over or truncated:  # (the no-op frame ended the game: start a new one)
+                self.last_game_score, self._game_score = self._game_score, 0.0
+                return self._new_game()
             self._frames.append(frame)
+        else:
+            return self._new_game()
+        self._needs_reset = False
+        return dm_env.restart(self._obs())
+
+    def _new_game(self) -> dm_env.TimeStep:
+        obs, info = self._env.reset()  # a new game, then 1-30 no-op frames
+        self._game_score = 0.0
+        self._lives = int(info["lives"][0])
+        for _ in range(self.frame_stack - 1):
+            self._frames.append(np.zeros((84, 84), np.uint8))
+        self._frames.append(obs[0, -1])
         self._needs_reset = False
         return dm_env.restart(self._obs())
 
@@ -151,21 +174,28 @@ class AtariEnv(dm_env.Environment):
         if self._needs_reset:
             return self.reset()
         self._history.append(int(action))
-        obs, reward, terminated, truncated, info = self._env.step(np.asarray([int(action)], np.int32))
-        raw = float(reward[0])
+        images = np.zeros((2, 84, 84), np.uint8)  # the last two frames of the skip (zero if it ends early)
+        raw, over, truncated, lives = 0.0, False, False, self._lives
+        for t in range(FRAME_SKIP):
+            frame, reward, over, truncated, lives = self._frame(int(action))
+            raw += reward
+            if t >= FRAME_SKIP - 2:
+                images[t - (FRAME_SKIP - 2)] = frame
+            if over or truncated:
+                break
         self._game_score += raw
-        self._frames.append(obs[0, -1])
-        game_over = bool(info["terminated"][0]) or bool(truncated[0])
-        if game_over:
+        self._frames.append(images.max(axis=0))
+        life_lost = self.train and 0 < lives < self._lives and not (over or truncated)
+        self._lives = lives
+        r = float(np.clip(raw, -1, 1)) if self.train else raw
+        if over or truncated:
             self.last_game_score, self._game_score = self._game_score, 0.0
-        if terminated[0] or truncated[0]:
-            # envpool's next step would ignore the action and return the next episode's
-            # first frame: we reset explicitly instead.
             self._needs_reset = True
-            discount = 0.0 if terminated[0] else 1.0
-            r = float(np.clip(raw, -1, 1)) if self.train else raw
-            return dm_env.TimeStep(dm_env.StepType.LAST, r, discount, self._obs())
-        return dm_env.transition(float(np.clip(raw, -1, 1)) if self.train else raw, self._obs())
+            return dm_env.TimeStep(dm_env.StepType.LAST, r, 0.0 if over else 1.0, self._obs())
+        if life_lost:
+            self._needs_reset = self._life_lost = True
+            return dm_env.TimeStep(dm_env.StepType.LAST, r, 0.0, self._obs())
+        return dm_env.transition(r, self._obs())
 
     # ------------------------------------------------------------------ checkpointing
     def get_state(self) -> dict[str, np.ndarray]:
