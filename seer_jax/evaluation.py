@@ -67,6 +67,7 @@ def evaluate_and_log(cfg, setting, logger, act, agent_state, key, env_steps, pha
     # evaluations do not depend on each other, so a resumed run evaluates exactly as an
     # unbroken one.
     base = (cfg.seed + 10_000 + 1_000 * env_steps) % (2**31 - 2**20)
+    t0 = time.perf_counter()
     eval_envs = [setting.make_env(cfg, base + i, False) for i in range(cfg.eval_episodes)]
     try:
         row = evaluate(act, agent_state, eval_envs, jax.random.fold_in(key, env_steps), on_step)
@@ -75,7 +76,7 @@ def evaluate_and_log(cfg, setting, logger, act, agent_state, key, env_steps, pha
             env.close()
     row.update(setting.score_extras(cfg.task, row["return_mean"]))
     row["phase"] = phase
-    logger.eval(env_steps, row)
+    logger.eval(env_steps, row, seconds=time.perf_counter() - t0)
     return {"env_steps": env_steps, **row}
 
 

@@ -140,11 +140,13 @@ class RunLogger:
         self.train_csv.write(row)
         self._scalars("train", env_steps, row)
 
-    def eval(self, env_steps: int, row: Mapping[str, float]) -> None:
+    def eval(self, env_steps: int, row: Mapping[str, float], seconds: float | None = None) -> None:
+        """Log an evaluation's row (``seconds``: how long it took, printed, not logged)."""
         self.eval_csv.write({"env_steps": env_steps, **row})
         self._scalars("eval", env_steps, row)
+        took = "" if seconds is None else f" ({row.get('episodes', '?')} episodes, {seconds:.0f} s)"
         self.bar.write(
-            f"[eval{self.label}] env_steps={env_steps} return={row['return_mean']:.1f}±{row['return_std']:.1f}"
+            f"[eval{self.label}] env_steps={env_steps} return={row['return_mean']:.1f}±{row['return_std']:.1f}{took}"
         )
 
     def progress(self, env_steps_done: int, **postfix: Any) -> None:
